@@ -1,0 +1,1 @@
+"""Madoguchi's server: pages, REST API and signaling on one aiohttp app."""

@@ -1,0 +1,1 @@
+"""Madoguchi's selective forwarding unit on aiortc."""
