@@ -1,0 +1,1 @@
+"""Alembic migrations of the Madoguchi database; run them through server.db.migrate."""

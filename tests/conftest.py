@@ -1,0 +1,3 @@
+"""Shared fixtures of the test suite."""
+
+pytest_plugins = ["tests.postgres"]
