@@ -1,3 +1,52 @@
 """Shared fixtures of the test suite."""
 
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from server.app import create_app
+from server.settings import Settings, load_settings
+from server.staff import add_staff
+from server.state import DB
+
 pytest_plugins = ["tests.postgres"]
+
+REPO = Path(__file__).resolve().parent.parent
+STAFF_PASSWORD = "correct horse battery"
+
+AiohttpClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for one test: a fresh data directory (SQLite file) and the shipped templates."""
+    monkeypatch.delenv("MADOGUCHI_CONFIG", raising=False)
+    return load_settings(data_dir=tmp_path / "data", templates_dir=REPO / "consult_templates")
+
+
+@pytest.fixture
+def app(settings: Settings) -> web.Application:
+    """The application under test, not yet started."""
+    return create_app(settings)
+
+
+@pytest.fixture
+async def client(app: web.Application, aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
+    """A test client of the started app (database migrated)."""
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+async def staff_client(client: TestClient[Any, Any]) -> TestClient[Any, Any]:
+    """A client logged in as staff `clerk`; its CSRF token is sent with every request."""
+    async with client.app[DB].begin() as session:
+        await add_staff(session, "clerk", "市民課 佐藤", STAFF_PASSWORD)
+    response = await client.post("/api/login", json={"login": "clerk", "password": STAFF_PASSWORD})
+    assert response.status == 200, await response.text()
+    token = (await response.json())["csrf_token"]
+    client.session.headers["X-CSRF-Token"] = token
+    return client

@@ -1,0 +1,246 @@
+"""JSON REST API for staff: login, templates, consultations, participants. See docs/api.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from aiohttp import web
+
+from server import consultations as svc
+from server.auth import COOKIE, RateLimiter, current_staff
+from server.consultations import TIME_EXAMPLE
+from server.db.models import Consultation, Participant
+from server.errors import ApiError, bad_request
+from server.staff import authenticate
+from server.state import DB, SESSIONS, SETTINGS, TEMPLATES
+from server.templates import Template
+
+routes = web.RouteTableDef()
+MAX_BODY = 64 * 1024
+LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 400 error that says what is wrong."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise ApiError(413, "too_large", f"request body over {MAX_BODY} bytes")
+    raw = await request.read()
+    try:
+        body = json.loads(raw or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise bad_request(f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise bad_request("body must be a JSON object")
+    return body
+
+
+def field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
+    """One field of a JSON body, checked for presence and type."""
+    if name not in body or body[name] is None:
+        if required:
+            raise bad_request(f"{name} is required", name)
+        return None
+    value = body[name]
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
+        raise bad_request(f"{name} must be a {kind.__name__}", name)
+    return value
+
+
+def parse_time(value: str, name: str) -> dt.datetime:
+    """An ISO 8601 time with a time zone."""
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise bad_request(f"{name} must be an ISO 8601 time, e.g. {TIME_EXAMPLE}", name) from None
+    if parsed.tzinfo is None:
+        raise bad_request(f"{name} needs a time zone, e.g. {TIME_EXAMPLE}", name)
+    return parsed
+
+
+def template_of(request: web.Request, name: str) -> Template:
+    """The loaded template with this name, or a 400 error naming the field."""
+    templates = request.app[TEMPLATES]
+    if name not in templates:
+        raise bad_request(
+            f"unknown template {name!r}; known: {', '.join(sorted(templates))}", "template"
+        )
+    return templates[name]
+
+
+def consultation_json(consultation: Consultation, template: Template | None) -> dict[str, Any]:
+    """What staff see of a consultation."""
+    return {
+        "id": consultation.public_id,
+        "template": consultation.template,
+        "template_label": (
+            {"ja": template.label.ja, "en": template.label.en} if template else None
+        ),
+        "title": consultation.title,
+        "starts_at": consultation.starts_at.isoformat(),
+        "ends_at": consultation.ends_at.isoformat(),
+        "duration_minutes": consultation.duration_minutes,
+        "state": consultation.state,
+        "locked": consultation.locked,
+    }
+
+
+def participant_json(participant: Participant, template: Template | None) -> dict[str, Any]:
+    """What staff see of a participant; identity hidden where the template seals it."""
+    sealed = template is not None and template.anonymity == "sealed"
+    identity = participant.identity
+    body: dict[str, Any] = {
+        "id": participant.id,
+        "role": participant.role,
+        "display_name": participant.display_name,
+        "anonymous": participant.pseudonym_number is not None,
+    }
+    if not (sealed and participant.pseudonym_number is not None):
+        body["name"] = identity.name if identity else ""
+        body["email"] = identity.email if identity else ""
+    invitation = participant.invitation
+    body["invitation"] = (
+        None
+        if invitation is None
+        else {
+            "join_id": invitation.join_id,
+            "expires_at": invitation.expires_at.isoformat(),
+            "revoked": invitation.revoked_at is not None,
+        }
+    )
+    return body
+
+
+@routes.post("/api/login")
+async def login(request: web.Request) -> web.Response:
+    """Log in as staff: sets the session cookie and returns the CSRF token."""
+    address = request.remote or "?"
+    if not request.app[LOGIN_LIMITER].allow(address):
+        raise ApiError(429, "rate_limited", "Too many login attempts; wait a minute and retry.")
+    body = await read_json(request)
+    login_name = field(body, "login", str)
+    password = field(body, "password", str)
+    async with request.app[DB]() as session:
+        staff = await authenticate(session, login_name, password)
+    if staff is None:
+        raise ApiError(401, "login_failed", "Wrong login or password.")
+    key, staff_session = request.app[SESSIONS].create(staff.id, staff.login, staff.display_name)
+    response = web.json_response(
+        {
+            "staff": {"login": staff.login, "display_name": staff.display_name},
+            "csrf_token": staff_session.csrf_token,
+        }
+    )
+    settings = request.app[SETTINGS]
+    response.set_cookie(
+        COOKIE,
+        key,
+        httponly=True,
+        samesite="Strict",
+        secure=settings.secure_cookies or settings.tls_cert is not None,
+        max_age=settings.session_max_age,
+        path="/",
+    )
+    return response
+
+
+@routes.post("/api/logout")
+async def logout(request: web.Request) -> web.Response:
+    """End the staff session."""
+    current_staff(request)
+    request.app[SESSIONS].drop(request.cookies.get(COOKIE))
+    response = web.json_response({"ok": True})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+@routes.get("/api/me")
+async def me(request: web.Request) -> web.Response:
+    """The logged-in staff member and the CSRF token to send with changes."""
+    staff = current_staff(request)
+    return web.json_response(
+        {
+            "staff": {"login": staff.login, "display_name": staff.display_name},
+            "csrf_token": staff.csrf_token,
+        }
+    )
+
+
+@routes.get("/api/templates")
+async def list_templates(request: web.Request) -> web.Response:
+    """The consultation kinds staff can create."""
+    current_staff(request)
+    items = [
+        {
+            "name": t.name,
+            "label": {"ja": t.label.ja, "en": t.label.en},
+            "description": {"ja": t.description.ja, "en": t.description.en},
+            "default_duration_minutes": t.default_duration_minutes,
+            "max_duration_minutes": t.max_duration_minutes,
+            "roles": [
+                {
+                    "name": r.name,
+                    "label": {"ja": r.label.ja, "en": r.label.en},
+                    "join": sorted(r.join),
+                    "anonymous": r.anonymous,
+                }
+                for r in t.roles.values()
+            ],
+        }
+        for t in sorted(request.app[TEMPLATES].values(), key=lambda t: t.name)
+    ]
+    return web.json_response({"templates": items})
+
+
+@routes.post("/api/consultations")
+async def create_consultation(request: web.Request) -> web.Response:
+    """Create a consultation from a template."""
+    staff = current_staff(request)
+    body = await read_json(request)
+    template = template_of(request, field(body, "template", str))
+    title = field(body, "title", str)
+    starts_at = parse_time(field(body, "starts_at", str), "starts_at")
+    duration = field(body, "duration_minutes", int, required=False)
+    closes = field(body, "registration_closes_at", str, required=False)
+    closes_at = parse_time(closes, "registration_closes_at") if closes else None
+    async with request.app[DB].begin() as session:
+        consultation = await svc.create_consultation(
+            session, template, title, starts_at, duration, staff.staff_id, closes_at
+        )
+    return web.json_response(consultation_json(consultation, template), status=201)
+
+
+@routes.get("/api/consultations")
+async def list_consultations(request: web.Request) -> web.Response:
+    """Consultations, optionally filtered by ?state=."""
+    current_staff(request)
+    templates = request.app[TEMPLATES]
+    async with request.app[DB]() as session:
+        items = await svc.list_consultations(session, request.query.get("state"))
+    return web.json_response(
+        {"consultations": [consultation_json(c, templates.get(c.template)) for c in items]}
+    )
+
+
+@routes.get("/api/consultations/{id}")
+async def get_consultation(request: web.Request) -> web.Response:
+    """One consultation with its participants."""
+    current_staff(request)
+    async with request.app[DB]() as session:
+        consultation = await svc.get_consultation(session, request.match_info["id"])
+    template = request.app[TEMPLATES].get(consultation.template)
+    body = consultation_json(consultation, template)
+    body["participants"] = [participant_json(p, template) for p in consultation.participants]
+    return web.json_response(body)
+
+
+@routes.post("/api/consultations/{id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    """Cancel a consultation."""
+    current_staff(request)
+    async with request.app[DB].begin() as session:
+        consultation = await svc.get_consultation(session, request.match_info["id"])
+        await svc.cancel_consultation(session, consultation)
+    template = request.app[TEMPLATES].get(consultation.template)
+    return web.json_response(consultation_json(consultation, template))

@@ -1,0 +1,121 @@
+"""The staff REST API, through aiohttp's test client against a real SQLite file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from server.db.models import Consultation
+from server.state import DB
+
+Client = TestClient[Any, Any]
+HEARING = {
+    "template": "public_hearing",
+    "title": "駅前再開発 公聴会",
+    "starts_at": "2026-12-01T10:00:00+09:00",
+}
+
+
+async def error_of(response: Any) -> dict[str, Any]:
+    body = await response.json()
+    assert "error" in body, body
+    return dict(body["error"])
+
+
+async def test_front_page_is_served(client: Client) -> None:
+    response = await client.get("/")
+    assert response.status == 200
+    assert "窓口" in await response.text()
+    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+async def test_unknown_api_route_is_a_json_404(client: Client) -> None:
+    response = await client.get("/api/nothing-here")
+    assert response.status == 404
+    assert (await error_of(response))["code"] == "not_found"
+
+
+async def test_api_needs_login(client: Client) -> None:
+    response = await client.get("/api/consultations")
+    assert response.status == 401
+    assert (await error_of(response))["code"] == "login_required"
+
+
+async def test_wrong_password_is_refused_without_saying_which_part(client: Client) -> None:
+    response = await client.post("/api/login", json={"login": "nobody", "password": "x" * 12})
+    assert response.status == 401
+    assert (await error_of(response))["message"] == "Wrong login or password."
+
+
+async def test_login_is_rate_limited_per_address(client: Client) -> None:
+    statuses = []
+    for _ in range(12):
+        response = await client.post("/api/login", json={"login": "a", "password": "b" * 12})
+        statuses.append(response.status)
+    assert statuses[:10] == [401] * 10
+    assert statuses[10:] == [429, 429]
+
+
+async def test_state_change_without_csrf_token_is_refused(staff_client: Client) -> None:
+    del staff_client.session.headers["X-CSRF-Token"]
+    response = await staff_client.post("/api/consultations", json=HEARING)
+    assert response.status == 403
+    assert (await error_of(response))["code"] == "csrf"
+
+
+async def test_create_list_view_and_cancel_a_consultation(staff_client: Client) -> None:
+    response = await staff_client.post("/api/consultations", json=HEARING)
+    assert response.status == 201, await response.text()
+    created = await response.json()
+    assert created["state"] == "scheduled"
+    assert created["template_label"]["ja"]
+    assert len(created["id"]) == 8
+
+    listing = await (await staff_client.get("/api/consultations")).json()
+    assert [c["id"] for c in listing["consultations"]] == [created["id"]]
+
+    detail = await (await staff_client.get(f"/api/consultations/{created['id']}")).json()
+    assert detail["participants"] == []
+
+    cancelled = await staff_client.post(f"/api/consultations/{created['id']}/cancel")
+    assert (await cancelled.json())["state"] == "cancelled"
+    again = await staff_client.post(f"/api/consultations/{created['id']}/cancel")
+    assert again.status == 409
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({**HEARING, "template": "publc_hearing"}, 400, "template"),
+        ({k: v for k, v in HEARING.items() if k != "title"}, 400, "title"),
+        ({**HEARING, "title": "   "}, 400, "title"),
+        ({**HEARING, "starts_at": "tomorrow"}, 400, "starts_at"),
+        ({**HEARING, "starts_at": "2026-12-01T10:00:00"}, 400, "starts_at"),
+        ({**HEARING, "duration_minutes": "60"}, 400, "duration_minutes"),
+        ({**HEARING, "duration_minutes": 100000}, 400, "duration_minutes"),
+    ],
+)
+async def test_invalid_consultation_names_the_field_and_stores_nothing(
+    staff_client: Client, body: dict[str, Any], status: int, field: str
+) -> None:
+    response = await staff_client.post("/api/consultations", json=body)
+    assert response.status == status
+    assert (await error_of(response))["field"] == field
+    async with staff_client.app[DB]() as session:
+        assert await session.scalar(select(func.count(Consultation.id))) == 0
+
+
+async def test_malformed_json_is_a_clear_error(staff_client: Client) -> None:
+    response = await staff_client.post(
+        "/api/consultations", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 400
+    assert "not valid JSON" in (await error_of(response))["message"]
+
+
+async def test_unknown_consultation_is_404(staff_client: Client) -> None:
+    response = await staff_client.get("/api/consultations/00000000")
+    assert response.status == 404
