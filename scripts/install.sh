@@ -11,7 +11,7 @@ need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok install
 need_pkg python3-venv
 if [ "$want_test" = 1 ]; then
   # chromium + a Japanese font for browser tests; postgresql for the DB tests; redis for scale tests
-  for p in chromium fonts-ipafont-gothic postgresql redis-server iproute2; do need_pkg "$p"; done
+  for p in chromium fonts-ipafont-gothic postgresql redis-server iproute2 janus; do need_pkg "$p"; done
 fi
 if [ "${#apt_need[@]}" -gt 0 ]; then
   sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
