@@ -120,6 +120,10 @@ class Template:
             message = f"template `{self.name}` has no role `{name}`{_hint(name, self.roles)}"
             raise TemplateError([Problem(str(self.path), 0, message)]) from None
 
+    def roles_with(self, permission: Permission) -> list[Role]:
+        """The roles that grant `permission`, in file order."""
+        return [role for role in self.roles.values() if role.can(permission)]
+
 
 # ---------------------------------------------------------------------------------------------
 # public functions
@@ -156,12 +160,17 @@ def check_files(paths: Iterable[Path]) -> list[Problem]:
 
 def _load(path: Path) -> tuple[Template | None, list[Problem]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        return None, [Problem(str(path), 0, f"cannot read the file: {error}")]
+        # utf-8-sig: Windows Notepad may save UTF-8 with a byte order mark
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        message = f"not UTF-8 text (byte {error.start}); save the file as UTF-8"
+        return None, [Problem(str(path), 0, message)]
+    except OSError as error:
+        return None, [Problem(str(path), 0, f"cannot read the file: {error.strerror}")]
     reader = _Reader(str(path), text)
     template = reader.template(path)
-    return (template if not reader.problems else None), reader.problems
+    problems = sorted(reader.problems, key=lambda problem: problem.line)
+    return (template if not problems else None), problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +304,7 @@ class _Table:
         if key not in self.data:
             return default
         if value is not None and value not in choices:
-            self.problem(key, f"invalid `{key}` {value!r}{_hint(value, choices)}")
+            self.problem(key, f"invalid `{key}` value `{value}`{_hint(value, choices)}")
             return None
         return value
 
@@ -334,6 +343,10 @@ class _Table:
         return None if value is None else _Table(self.reader, (*self.path, key), value)
 
     def label(self, key: str, required: bool = True) -> Label | None:
+        if isinstance(self.data.get(key), str):
+            message = f'`{key}` needs both languages: {key} = {{ ja = "…", en = "…" }}'
+            self.problem(key, message)
+            return None
         table = self.table(key, required)
         return None if table is None else table.as_label()
 

@@ -185,14 +185,14 @@ MISTAKES = [
         'anonymity = "none"',
         'anonymity = "psuedonym"',
         3,
-        "invalid `anonymity` 'psuedonym'; did you mean `pseudonym`?",
+        "invalid `anonymity` value `psuedonym`; did you mean `pseudonym`?",
         id="invalid value",
     ),
     pytest.param(
         'mode = "open"',
         'mode = "hands"',
         6,
-        "invalid `mode` 'hands'; expected one of `open`",
+        "invalid `mode` value `hands`; expected one of `open`",
         id="invalid value without a close match",
     ),
     pytest.param(
@@ -440,13 +440,33 @@ def test_all_problems_of_a_file_are_reported_not_only_the_first(tmp_path: Path) 
     text = edit(BASE, 'anonymity = "none"', 'anonymity = "nope"')
     text = edit(text, "lobby = true", "lobby = 1\ncolour = 'red'")
     found = problems_of(write(tmp_path, text))
-    assert [p.line for p in found] == [3, 18, 17]
+    assert [p.line for p in found] == [3, 17, 18]
 
 
 def test_consistency_waits_until_roles_are_read(tmp_path: Path) -> None:
     # a broken staff role must not also produce "no role can admit"
     found = problems_of(write(tmp_path, edit(BASE, 'preset = "host"', 'preset = "hots"')))
     assert [p.message for p in found] == ["unknown preset `hots`; did you mean `host`?"]
+
+
+def test_label_written_as_one_string_asks_for_both_languages(tmp_path: Path) -> None:
+    text = edit(BASE, 'label = { ja = "相談", en = "Consultation" }', 'label = "相談"')
+    found = problems_of(write(tmp_path, text))
+    assert [(p.line, p.message) for p in found] == [
+        (1, '`label` needs both languages: label = { ja = "…", en = "…" }')
+    ]
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "kind.toml"
+    path.write_bytes(BASE.encode("utf-8-sig"))
+    assert load_template(path).label.ja == "相談"
+
+
+def test_shift_jis_file_is_asked_to_be_saved_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "kind.toml"
+    path.write_bytes(BASE.encode("shift_jis"))
+    assert "save the file as UTF-8" in problems_of(path)[0].message
 
 
 def test_file_name_must_be_snake_case(tmp_path: Path) -> None:
@@ -457,6 +477,7 @@ def test_file_name_must_be_snake_case(tmp_path: Path) -> None:
 def test_role_lookup_raises_template_error_with_hint(tmp_path: Path) -> None:
     template = load_template(write(tmp_path, BASE))
     assert template.role("guest").lobby
+    assert template.roles_with(Permission.admit) == [template.role("staff")]
     with pytest.raises(TemplateError, match="has no role `gest`; did you mean `guest`"):
         template.role("gest")
 
