@@ -278,14 +278,19 @@ class _Table:
 
     def only(self, allowed: Sequence[str]) -> None:
         for key in self.data:
-            if key not in allowed:
-                where = _where(self.path)
-                self.problem(key, f"unknown key `{key}` in {where}{_hint(key, allowed)}")
+            if key in allowed:
+                continue
+            message = f"unknown key `{key}` in {_where(self.path)}"
+            # a key of another table is a misplaced key, not a typo
+            home = _HOMES.get(key)
+            self.problem(
+                key, message + (f"; it belongs in {home}" if home else _hint(key, allowed))
+            )
 
     def problem(self, key: str, message: str, value: str | None = None) -> None:
         self.reader.problem((*self.path, key), message, value)
 
-    def _get(self, key: str, kind: type[T], required: bool) -> T | None:
+    def get(self, key: str, kind: type[T], required: bool) -> T | None:
         if key not in self.data:
             if required:
                 here = self.reader.index.line(self.path)
@@ -300,7 +305,7 @@ class _Table:
         return value
 
     def string(self, key: str, choices: Sequence[str], default: str) -> str | None:
-        value = self._get(key, str, required=False)
+        value = self.get(key, str, required=False)
         if key not in self.data:
             return default
         if value is not None and value not in choices:
@@ -311,10 +316,10 @@ class _Table:
     def boolean(self, key: str, default: bool) -> bool | None:
         if key not in self.data:
             return default
-        return self._get(key, bool, required=False)
+        return self.get(key, bool, required=False)
 
     def integer(self, key: str, bounds: tuple[int, int]) -> int | None:
-        value = self._get(key, int, required=False)
+        value = self.get(key, int, required=False)
         low, high = bounds
         if value is not None and not low <= value <= high:
             self.problem(key, f"`{key}` must be between {low} and {high}, not {value}")
@@ -325,7 +330,7 @@ class _Table:
         """A list of strings from `choices`, e.g. permissions or join methods."""
         if key not in self.data:
             return []
-        values = self._get(key, list, required=False)
+        values = self.get(key, list, required=False)
         if values is None:
             return None
         good: list[str] = []
@@ -339,7 +344,7 @@ class _Table:
         return good if len(good) == len(values) else None
 
     def table(self, key: str, required: bool = False) -> _Table | None:
-        value = self._get(key, dict, required)
+        value = self.get(key, dict, required)
         return None if value is None else _Table(self.reader, (*self.path, key), value)
 
     def label(self, key: str, required: bool = True) -> Label | None:
@@ -357,7 +362,7 @@ class _Table:
         return Label(ja=ja, en=en) if ja is not None and en is not None else None
 
     def _text(self, key: str) -> str | None:
-        value = self._get(key, str, required=True)
+        value = self.get(key, str, required=True)
         if value is not None and not value.strip():
             self.problem(key, f"`{key}` must not be empty")
             return None
@@ -392,6 +397,17 @@ _ROLE_KEYS = (
     "max_participants",
 )
 _PERMISSIONS = tuple(Permission)
+# where each key belongs: TOML puts every key after `[floor]` into [floor] until the next header
+_HOMES = {
+    **{key: "the top level, before the first [table]" for key in _TOP_KEYS},
+    **{key: "[roles.<name>]" for key in _ROLE_KEYS},
+    "mode": "[floor]",
+    "turn_seconds": "[floor]",
+    "default_duration_minutes": "[limits]",
+    "max_duration_minutes": "[limits]",
+    "ja": "a label",
+    "en": "a label",
+}
 
 
 @dataclass
@@ -500,7 +516,7 @@ def _durations(table: _Table | None) -> tuple[int, int] | None:
 
 
 def _checklist(top: _Table) -> tuple[Label, ...] | None:
-    items = top._get("checklist", list, required=False)
+    items = top.get("checklist", list, required=False)
     if items is None:
         return () if "checklist" not in top.data else None
     labels: list[Label | None] = []
@@ -574,6 +590,10 @@ def _permissions(table: _Table) -> frozenset[Permission] | None:
     deny = table.names("deny", _PERMISSIONS, "permission")
     if preset is None or extra is None or deny is None:
         return None
+    both = sorted(set(extra) & set(deny))
+    if both:
+        table.problem("deny", f"`{both[0]}` is both granted in `permissions` and denied", both[0])
+        return None
     granted = (preset | {Permission(p) for p in extra}) - {Permission(p) for p in deny}
     if not granted:
         table.problem("deny", f"role {_where(table.path)} is left with no permission at all")
@@ -584,7 +604,7 @@ def _permissions(table: _Table) -> frozenset[Permission] | None:
 def _preset(table: _Table) -> frozenset[Permission] | None:
     if "preset" not in table.data:
         return frozenset()
-    preset = table._get("preset", str, required=False)
+    preset = table.get("preset", str, required=False)
     if preset is not None and preset not in PRESETS:
         table.problem("preset", f"unknown preset `{preset}`{_hint(preset, PRESETS)}", preset)
         return None
@@ -593,7 +613,7 @@ def _preset(table: _Table) -> frozenset[Permission] | None:
 
 def _join(table: _Table) -> frozenset[str] | None:
     if "join" not in table.data:
-        table._get("join", list, required=True)
+        table.get("join", list, required=True)
         return None
     methods = table.names("join", JOIN_METHODS, "join method")
     if methods is not None and not methods:
@@ -611,7 +631,7 @@ def _creator_role(top: _Table, roles: Mapping[str, Role], roles_ok: bool) -> str
             top.reader.problem(("roles",), message)
             return None
         return "staff"
-    name = top._get("creator_role", str, required=False)
+    name = top.get("creator_role", str, required=False)
     if name is not None and roles_ok and name not in roles:
         top.problem("creator_role", f"`creator_role` names no role: `{name}`{_hint(name, roles)}")
         return None

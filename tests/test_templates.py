@@ -105,6 +105,27 @@ MISTAKES = [
         id="unknown role key",
     ),
     pytest.param(
+        'anonymity = "none"',
+        'anonymity = "none"\n[limits]\nmax_duration_minutes = 90\nrecording = "off"',
+        6,
+        "unknown key `recording` in [limits]; it belongs in the top level, before the first",
+        id="top-level key written after a table",
+    ),
+    pytest.param(
+        'anonymity = "none"',
+        'anonymity = "none"\nturn_seconds = 60',
+        4,
+        "unknown key `turn_seconds` in the top level; it belongs in [floor]",
+        id="key of another table",
+    ),
+    pytest.param(
+        'preset = "participate"',
+        'preset = "participate"\npermissions = ["publish_screen"]\ndeny = ["publish_screen"]',
+        17,
+        "`publish_screen` is both granted in `permissions` and denied",
+        id="permission granted and denied",
+    ),
+    pytest.param(
         "[floor]",
         "[flor]",
         5,
