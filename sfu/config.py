@@ -24,9 +24,7 @@ class SfuConfig:
         if len(self.announced_addresses) > len(self.ice_addresses):
             raise ValueError("more announced_addresses than ice_addresses")
         if not 1 <= self.udp_port_min <= self.udp_port_max <= 65535:
-            raise ValueError(
-                f"bad UDP port range {self.udp_port_min}-{self.udp_port_max}"
-            )
+            raise ValueError(f"bad UDP port range {self.udp_port_min}-{self.udp_port_max}")
 
     def announced_address(self, index: int) -> str:
         """The address to put in the candidate for ice_addresses[index]."""

@@ -1,0 +1,385 @@
+"""Every aiortc / aioice internal the SFU touches, in one place (aiortc 1.16.0, aioice 0.13.0).
+
+The rest of sfu/ uses only aiortc's public API plus the names exported here. The tests in
+tests/sfu/test_aiortc_hooks.py check each assumption below, so that a new aiortc version fails
+there, loudly, instead of silently forwarding nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import random
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioice
+import aioice.candidate
+import aioice.ice
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpTransceiver
+from aiortc import clock as aiortc_clock
+from aiortc import rtcpeerconnection as aiortc_pc
+from aiortc import rtp as aiortc_rtp
+from aiortc import sdp as aiortc_sdp
+from aiortc.codecs import CODECS
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+
+from .config import SfuConfig
+
+AIORTC_VERSION = "1.16.0"
+AIOICE_VERSION = "0.13.0"
+
+# re-exported so that the rest of sfu/ never imports aiortc's private modules itself
+RtpPacket = aiortc_rtp.RtpPacket
+RtcpPacket = aiortc_rtp.RtcpPacket
+RtcpSrPacket = aiortc_rtp.RtcpSrPacket
+RtcpRrPacket = aiortc_rtp.RtcpRrPacket
+RtcpByePacket = aiortc_rtp.RtcpByePacket
+RtcpPsfbPacket = aiortc_rtp.RtcpPsfbPacket
+RtcpRtpfbPacket = aiortc_rtp.RtcpRtpfbPacket
+RtcpSdesPacket = aiortc_rtp.RtcpSdesPacket
+RtcpReceiverInfo = aiortc_rtp.RtcpReceiverInfo
+RtcpSenderInfo = aiortc_rtp.RtcpSenderInfo
+RtcpSourceInfo = aiortc_rtp.RtcpSourceInfo
+RTCP_PSFB_PLI = aiortc_rtp.RTCP_PSFB_PLI
+RTCP_PSFB_FIR = aiortc_rtp.RTCP_PSFB_FIR
+RTCP_PSFB_APP = aiortc_rtp.RTCP_PSFB_APP
+RTCP_RTPFB_NACK = aiortc_rtp.RTCP_RTPFB_NACK
+pack_remb_fci = aiortc_rtp.pack_remb_fci
+unpack_remb_fci = aiortc_rtp.unpack_remb_fci
+current_ntp_time = aiortc_clock.current_ntp_time
+SessionDescription = aiortc_sdp.SessionDescription
+
+# codecs the SFU forwards; anything else is refused, never transcoded
+FORWARDED_MIME_TYPES = frozenset({"video/vp8", "video/h264", "audio/opus"})
+
+MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+SENDER = "_RTCRtpSender__"
+
+
+@dataclass
+class StreamParams:
+    """What negotiation settled for one m-line: payload types, SSRCs, extension ids."""
+
+    mid: str | None
+    mime_type: str
+    clock_rate: int
+    payload_type: int
+    rtx_payload_type: int | None = None
+    ssrc: int | None = None
+    rtx_ssrc: int | None = None
+    cname: str | None = None
+    extension_ids: dict[str, int] = field(default_factory=dict)
+
+
+def check_versions() -> None:
+    """Refuse to run on an aiortc / aioice other than the one these hooks were written for."""
+    if aiortc.__version__ != AIORTC_VERSION or aioice.__version__ != AIOICE_VERSION:
+        raise RuntimeError(
+            f"sfu.aiortc_hooks needs aiortc {AIORTC_VERSION} and aioice {AIOICE_VERSION}, "
+            f"found {aiortc.__version__} and {aioice.__version__}"
+        )
+
+
+def is_rtx(codec: Any) -> bool:
+    return str(codec.mimeType).lower().endswith("/rtx")
+
+
+def _params(parameters: Any, ssrc: int | None, rtx_ssrc: int | None) -> StreamParams:
+    main = parameters.codecs[0]
+    rtx_pt = None
+    for codec in parameters.codecs:
+        if is_rtx(codec) and codec.parameters.get("apt") == main.payloadType:
+            rtx_pt = codec.payloadType
+    ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
+    return StreamParams(
+        mid=parameters.muxId,
+        mime_type=main.mimeType.lower(),
+        clock_rate=main.clockRate,
+        payload_type=main.payloadType,
+        rtx_payload_type=rtx_pt,
+        ssrc=ssrc,
+        rtx_ssrc=rtx_ssrc,
+        cname=getattr(parameters.rtcp, "cname", None),
+        extension_ids=ids,
+    )
+
+
+# --- receiving side -----------------------------------------------------------------------
+
+
+def attach_receiver(
+    receiver: Any,
+    on_start: Callable[[StreamParams], None],
+    on_rtp: Callable[[Any, int], None],
+    on_rtcp: Callable[[Any], None],
+) -> None:
+    """Take a receiver's packets before aiortc's jitter buffer, depacketiser and decoder.
+
+    receive() is replaced: the receiver is registered with the DTLS transport's RTP router (so
+    aiortc still parses, SSRC/payload-type checks and routes packets) but no decoder thread and
+    no RTCP task is started: the SFU reports to the publisher itself.
+    """
+
+    async def receive(parameters: Any) -> None:
+        ssrc = rtx_ssrc = None
+        for encoding in parameters.encodings:
+            ssrc = encoding.ssrc
+            if encoding.rtx is not None:
+                rtx_ssrc = encoding.rtx.ssrc
+        receiver.transport._register_rtp_receiver(receiver, parameters)
+        if rtx_ssrc is not None:
+            # aiortc routes only the media SSRC; route retransmissions here too
+            receiver.transport._rtp_router.ssrc_table[rtx_ssrc] = receiver
+        on_start(_params(parameters, ssrc, rtx_ssrc))
+
+    async def handle_rtp(packet: Any, arrival_time_ms: int) -> None:
+        on_rtp(packet, arrival_time_ms)
+
+    async def handle_rtcp(packet: Any) -> None:
+        on_rtcp(packet)
+
+    receiver.receive = receive
+    receiver._handle_rtp_packet = handle_rtp
+    receiver._handle_rtcp_packet = handle_rtcp
+
+
+def detach_receiver(receiver: Any) -> None:
+    """Stop routing packets to a receiver whose producer closed."""
+    receiver.transport._unregister_rtp_receiver(receiver)
+
+
+# --- sending side -------------------------------------------------------------------------
+
+
+async def _idle(sender: Any, started: str, exited: str) -> None:
+    # stands in for aiortc's RTP / RTCP loops: stop() waits for these two events
+    getattr(sender, SENDER + started).set()
+    try:
+        await asyncio.get_running_loop().create_future()
+    except asyncio.CancelledError:
+        pass
+    finally:
+        getattr(sender, SENDER + exited).set()
+
+
+def attach_sender(
+    sender: Any,
+    on_start: Callable[[StreamParams], None],
+    on_rtcp: Callable[[Any], None],
+) -> None:
+    """Make a sender a pure outlet for forwarded packets.
+
+    aiortc's encoder loop and its sender reports (zero counts, unset timestamps for forwarded
+    streams) are replaced by idle tasks; incoming RTCP for its SSRC goes to on_rtcp.
+    """
+    original_send = sender.send
+
+    async def send(parameters: Any) -> None:
+        first = not getattr(sender, SENDER + "started")
+        await original_send(parameters)
+        if first:
+            on_start(_params(parameters, sender._ssrc, sender._rtx_ssrc))
+
+    async def run_rtp(codec: Any) -> None:
+        await _idle(sender, "rtp_started", "rtp_exited")
+
+    async def run_rtcp() -> None:
+        await _idle(sender, "rtcp_started", "rtcp_exited")
+
+    async def handle_rtcp(packet: Any) -> None:
+        on_rtcp(packet)
+
+    sender.send = send
+    sender._run_rtp = run_rtp
+    sender._run_rtcp = run_rtcp
+    sender._handle_rtcp_packet = handle_rtcp
+
+
+def sender_ssrcs(sender: Any) -> tuple[int, int]:
+    """The (media, RTX) SSRCs aiortc put in the SDP for this sender."""
+    return int(sender._ssrc), int(sender._rtx_ssrc)
+
+
+def set_msid(sender: Any, stream_id: str, track_id: str) -> None:
+    """Choose the msid aiortc writes for this sender's m-line."""
+    sender._stream_id = stream_id
+    sender._track_id = track_id
+
+
+# --- codecs -------------------------------------------------------------------------------
+
+
+def forwardable(codecs: Iterable[Any]) -> list[Any]:
+    return [c for c in codecs if c.mimeType.lower() in FORWARDED_MIME_TYPES]
+
+
+def common_codecs(kind: str, remote_codecs: list[Any]) -> list[RTCRtpCodecParameters]:
+    """The codecs aiortc would accept for an m-line, in the remote side's order."""
+    return list(aiortc_pc.find_common_codecs(CODECS[kind], remote_codecs))
+
+
+def restrict_to_one_codec(transceiver: RTCRtpTransceiver) -> RTCRtpCodecParameters | None:
+    """Keep only the first forwardable codec (and its RTX) of a negotiated transceiver."""
+    codecs = transceiver._codecs
+    main: RTCRtpCodecParameters | None = next(
+        iter(forwardable(c for c in codecs if not is_rtx(c))), None
+    )
+    if main is None:
+        return None
+    rtx = [c for c in codecs if is_rtx(c) and c.parameters.get("apt") == main.payloadType]
+    transceiver._codecs = [main, *rtx[:1]]
+    return main
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    return list(transceiver._codecs)
+
+
+def codec_capabilities(codec: RTCRtpCodecParameters, rtx: bool) -> list[RTCRtpCodecCapability]:
+    """Capabilities for setCodecPreferences that select exactly this codec (and RTX)."""
+    caps = [
+        RTCRtpCodecCapability(
+            mimeType=codec.mimeType,
+            clockRate=codec.clockRate,
+            channels=codec.channels,
+            parameters=copy.deepcopy(codec.parameters),
+        )
+    ]
+    if rtx:
+        caps.append(
+            RTCRtpCodecCapability(
+                mimeType=codec.mimeType.split("/")[0] + "/rtx", clockRate=codec.clockRate
+            )
+        )
+    return caps
+
+
+# --- transports ---------------------------------------------------------------------------
+
+
+def dtls_transport(pc: RTCPeerConnection) -> Any | None:
+    """The (bundled) DTLS transport of a connection, if it has one yet."""
+    transceivers = pc.getTransceivers()
+    return transceivers[0].receiver.transport if transceivers else None
+
+
+class RtpSink:
+    """Protects and sends RTP / RTCP on a DTLS transport's selected pair, synchronously.
+
+    This bypasses aiortc's and aioice's coroutine layers (the costliest part of a forwarded
+    copy after SRTP and the kernel); the nominated pair is looked up on each send, so ICE
+    changes are followed.
+    """
+
+    __slots__ = ("_connection", "_dtls")
+
+    def __init__(self) -> None:
+        self._dtls: Any = None
+        self._connection: Any = None
+
+    def bind(self, dtls: Any) -> None:
+        self._dtls = dtls
+        self._connection = dtls.transport._connection
+
+    def send_rtp(self, data: bytes) -> bool:
+        dtls = self._dtls
+        if dtls is None or dtls._tx_srtp is None:
+            return False
+        pair = self._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            return False
+        try:
+            pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        except Exception:  # a vanished peer must not stop the loop
+            return False
+        return True
+
+    def send_rtcp(self, data: bytes) -> bool:
+        dtls = self._dtls
+        if dtls is None or dtls._tx_srtp is None:
+            return False
+        pair = self._connection._nominated.get(1)
+        if pair is None or pair.protocol.transport is None:
+            return False
+        try:
+            pair.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(data), pair.remote_addr)
+        except Exception:  # same: never raise into the forwarding loop
+            return False
+        return True
+
+
+# --- ICE candidates -----------------------------------------------------------------------
+
+
+def _bind_udp(address: str, port_min: int, port_max: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    ports = port_max - port_min + 1
+    start = random.randrange(ports)
+    for i in range(ports):
+        port = port_min + (start + i) % ports
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            sock.close()
+            continue
+        sock.setblocking(False)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        return sock
+    raise OSError(f"no free UDP port on {address} in {port_min}-{port_max}")
+
+
+def _make_gather(connection: Any, config: SfuConfig) -> Callable[[], Awaitable[None]]:
+    async def gather_candidates() -> None:
+        if connection._local_candidates_start:
+            return
+        connection._local_candidates_start = True
+        loop = asyncio.get_running_loop()
+        for index, address in enumerate(config.ice_addresses):
+            sock = _bind_udp(address, config.udp_port_min, config.udp_port_max)
+            _, protocol = await loop.create_datagram_endpoint(
+                lambda: aioice.ice.StunProtocol(connection), sock=sock
+            )
+            announced = config.announced_address(index)
+            protocol.local_candidate = aioice.Candidate(
+                foundation=aioice.candidate.candidate_foundation("host", "udp", announced),
+                component=1,
+                transport="udp",
+                priority=aioice.candidate.candidate_priority(1, "host", 65535 - index),
+                host=announced,
+                port=sock.getsockname()[1],
+                type="host",
+            )
+            connection._protocols.append(protocol)
+            connection._local_candidates.append(protocol.local_candidate)
+        # relayed / reflexive candidates only from configured in-network servers
+        if connection.stun_server or connection.turn_server:
+            for component in connection._components:
+                connection._local_candidates += await connection.get_component_candidates(
+                    component=component, addresses=[]
+                )
+        connection._local_candidates_end = True
+
+    return gather_candidates
+
+
+def use_ice_addresses(pc: RTCPeerConnection, config: SfuConfig) -> None:
+    """Gather host candidates on the configured addresses only (127.0.0.1 included).
+
+    Call before every setLocalDescription: aioice's own gathering leaves loopback out and
+    cannot keep to a port range.
+    """
+    for transceiver in pc.getTransceivers():
+        gatherer = transceiver.receiver.transport.transport.iceGatherer
+        connection: Any = gatherer._connection
+        if getattr(connection, "_sfu_gather", False):
+            continue
+        connection.gather_candidates = _make_gather(connection, config)
+        connection._sfu_gather = True

@@ -1,0 +1,304 @@
+"""One outgoing copy of a producer to one transport, with its own RTP numbering."""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from . import aiortc_hooks as hooks
+from .errors import ClosedError
+from .rtp_packet_view import RtpPacketView
+from .signal import Signal
+
+if TYPE_CHECKING:
+    from .producer import Producer
+    from .transport import Transport
+
+logger = logging.getLogger(__name__)
+
+HEADER = struct.Struct("!BBHII")
+NTP_FRACTION = 1 << 32
+
+
+class Consumer:
+    """Forwards one producer's packets to one transport under its own SSRC and numbering.
+
+    Sequence numbers and timestamps are offsets from the producer's: at each (re)start the
+    offsets are chosen so that the outgoing stream continues where it stopped.
+    """
+
+    def __init__(self, producer: Producer, transport: Transport, paused: bool) -> None:
+        self.id = uuid.uuid4().hex
+        self.producer = producer
+        self.transport = transport
+        self.kind = producer.kind
+        self.mid: str | None = None
+        self.paused = paused
+        self.closed = False
+        self.closed_signal: Signal[Consumer] = Signal("consumer.closed")
+        self.transceiver: Any = None
+        self.started = False
+        self.forwarding = False
+        self._sink = transport.sink
+        self._ssrc = 0
+        self._rtx_ssrc = 0
+        self._pt = 0
+        self._rtx_pt: int | None = None
+        self._layout = (0, 0)
+        self._cname: str | None = None
+        self._need_sync = True
+        self._sync_seq = 0
+        self._seq_off = 0
+        self._ts_off = 0
+        # where the outgoing stream stopped, so the next start continues from it
+        self._last_out_seq = random.randrange(0x8000)
+        self._last_out_ts = random.getrandbits(32)
+        self._last_out_time: float | None = None
+        self._rtx_seq = random.randrange(0x8000)
+        self.packets_sent = 0
+        self.bytes_sent = 0
+        self.packets_retransmitted = 0
+        self.nacks_received = 0
+        self.plis_received = 0
+        self.remb_bps = 0
+        self.remb_time = 0.0
+        self.fraction_lost = 0
+
+    @property
+    def producer_paused(self) -> bool:
+        return self.producer.paused
+
+    @property
+    def active(self) -> bool:
+        return self.forwarding
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def attach(self, transceiver: Any) -> None:
+        """Bind to the sendonly transceiver made for this consumer at the next offer."""
+        self.transceiver = transceiver
+        self._ssrc, self._rtx_ssrc = hooks.sender_ssrcs(transceiver.sender)
+        hooks.set_msid(transceiver.sender, self.producer.peer_id, self.producer.id)
+        hooks.attach_sender(transceiver.sender, self._on_start, self._on_rtcp)
+
+    def _on_start(self, params: hooks.StreamParams) -> None:
+        if self.closed:
+            return
+        if params.mime_type != self.producer.mime_type:
+            logger.warning(
+                "consumer %s negotiated %s for a %s producer: closing",
+                self.id,
+                params.mime_type,
+                self.producer.mime_type,
+            )
+            self.transport.close_consumer_soon(self)
+            return
+        self.mid = params.mid
+        self._pt = params.payload_type
+        self._rtx_pt = params.rtx_payload_type
+        self._cname = params.cname
+        ids = params.extension_ids
+        self._layout = (ids.get(hooks.ABS_SEND_TIME_URI, 0), ids.get(hooks.AUDIO_LEVEL_URI, 0))
+        self.started = True
+        self.update()
+
+    # --- control ------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Stop sending to this receiver only."""
+        self._check_open()
+        self.paused = True
+        self.update()
+
+    def resume(self) -> None:
+        """Send again, starting at the next keyframe (requested now)."""
+        self._check_open()
+        self.paused = False
+        self.update()
+
+    def request_keyframe(self) -> None:
+        self.producer.request_keyframe()
+
+    def update(self) -> None:
+        """Recompute whether packets flow; called on every pause / resume / start / close."""
+        forwarding = self.started and not self.closed and not self.paused
+        forwarding = forwarding and not self.producer.paused and not self.producer.closed
+        if forwarding and not self.forwarding:
+            self._need_sync = True
+            self.producer.request_keyframe()
+        elif self.forwarding and not forwarding:
+            self._snapshot()
+        self.forwarding = forwarding
+        self.producer.refresh()
+
+    async def close(self) -> None:
+        """Stop forwarding at once; the m-line goes inactive at the next negotiation."""
+        if self.closed:
+            return
+        self.closed = True
+        self.forwarding = False
+        self.producer.remove_consumer(self)
+        self.transport.forget_consumer(self)
+        self.closed_signal.emit(self)
+        self.closed_signal.clear()
+
+    # --- forwarding (hot path) ----------------------------------------------------------
+
+    def forward(self, view: RtpPacketView) -> None:
+        if self._need_sync:
+            if view.keyframe or self.kind == "audio":
+                self._sync(view)
+            else:
+                return  # a video receiver starts at a keyframe, never mid-picture
+        seq_in = view.sequence_number
+        if (seq_in - self._sync_seq) & 0xFFFF >= 0x8000:
+            return  # older than the packet we (re)started at
+        self._send(view, (seq_in + self._seq_off) & 0xFFFF)
+
+    def _send(self, view: RtpPacketView, seq: int) -> None:
+        ext = view.extensions(self._layout)
+        body = view.payload
+        first = 0x90 if ext else 0x80
+        if not body and view.padding:
+            body = view.body()
+            first |= 0x20
+        header = HEADER.pack(
+            first,
+            (view.marker << 7) | self._pt,
+            seq,
+            (view.timestamp + self._ts_off) & 0xFFFFFFFF,
+            self._ssrc,
+        )
+        if self._sink.send_rtp(header + ext + body):
+            self.packets_sent += 1
+            self.bytes_sent += len(body)
+
+    def _sync(self, view: RtpPacketView) -> None:
+        out_seq = (self._last_out_seq + 1) & 0xFFFF
+        out_ts = self._last_out_ts
+        if self._last_out_time is not None:
+            elapsed = time.monotonic() - self._last_out_time
+            out_ts += max(1, int(elapsed * self.producer.clock_rate))
+        self._seq_off = (out_seq - view.sequence_number) & 0xFFFF
+        self._ts_off = (out_ts - view.timestamp) & 0xFFFFFFFF
+        self._sync_seq = view.sequence_number
+        self._need_sync = False
+
+    def _snapshot(self) -> None:
+        # the stream stops here: remember its last numbers, unless it never restarted
+        if self._need_sync:
+            return
+        producer = self.producer
+        self._last_out_seq = (producer.last_seq + self._seq_off) & 0xFFFF
+        self._last_out_ts = (producer.last_ts + self._ts_off) & 0xFFFFFFFF
+        self._last_out_time = producer.last_time or time.monotonic()
+        self._need_sync = True
+
+    # --- RTCP from the receiver ---------------------------------------------------------
+
+    def _on_rtcp(self, packet: Any) -> None:
+        if self.closed:
+            return
+        if isinstance(packet, hooks.RtcpRtpfbPacket) and packet.fmt == hooks.RTCP_RTPFB_NACK:
+            self.nacks_received += 1
+            for seq in packet.lost:
+                self._retransmit(seq)
+        elif isinstance(packet, hooks.RtcpPsfbPacket):
+            self._on_psfb(packet)
+        elif isinstance(packet, hooks.RtcpRrPacket | hooks.RtcpSrPacket):
+            for report in packet.reports:
+                if report.ssrc == self._ssrc:
+                    self.fraction_lost = report.fraction_lost
+
+    def _on_psfb(self, packet: Any) -> None:
+        if packet.fmt in (hooks.RTCP_PSFB_PLI, hooks.RTCP_PSFB_FIR):
+            self.plis_received += 1
+            self.producer.request_keyframe()
+        elif packet.fmt == hooks.RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = hooks.unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            if self._ssrc in ssrcs:
+                self.remb_bps, self.remb_time = bitrate, time.monotonic()
+
+    def _retransmit(self, seq: int) -> None:
+        """Answer a NACK from the producer's cache, as RTX when it was negotiated."""
+        if not self.forwarding or self._need_sync:
+            return
+        seq_in = (seq - self._seq_off) & 0xFFFF
+        if (seq_in - self._sync_seq) & 0xFFFF >= 0x8000:
+            return
+        view = self.producer.cached(seq_in)
+        if view is None:
+            return
+        self.packets_retransmitted += 1
+        if self._rtx_pt is None:
+            self._send(view, seq)
+            return
+        ext = view.extensions(self._layout)
+        header = HEADER.pack(
+            0x90 if ext else 0x80,
+            (view.marker << 7) | self._rtx_pt,
+            self._rtx_seq,
+            (view.timestamp + self._ts_off) & 0xFFFFFFFF,
+            self._rtx_ssrc,
+        )
+        self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+        self._sink.send_rtp(header + ext + struct.pack("!H", seq) + view.payload)
+
+    # --- RTCP to the receiver -----------------------------------------------------------
+
+    def sender_report(self) -> bytes | None:
+        """SR with the rewritten RTP time on the publisher's NTP clock (keeps lip sync)."""
+        if not self.forwarding or self._need_sync or not self.packets_sent:
+            return None
+        producer = self.producer
+        now = time.monotonic()
+        if producer.sr_time:
+            elapsed = now - producer.sr_time
+            ntp = producer.sr_ntp + int(elapsed * NTP_FRACTION)
+            rtp = producer.sr_rtp + int(elapsed * producer.clock_rate)
+        else:
+            ntp = hooks.current_ntp_time()
+            rtp = producer.last_ts + int((now - producer.last_time) * producer.clock_rate)
+        report = hooks.RtcpSrPacket(
+            ssrc=self._ssrc,
+            sender_info=hooks.RtcpSenderInfo(
+                ntp_timestamp=ntp & 0xFFFFFFFFFFFFFFFF,
+                rtp_timestamp=(rtp + self._ts_off) & 0xFFFFFFFF,
+                packet_count=self.packets_sent & 0xFFFFFFFF,
+                octet_count=self.bytes_sent & 0xFFFFFFFF,
+            ),
+        )
+        data = bytes(report)
+        if self._cname:
+            sdes = hooks.RtcpSdesPacket(
+                chunks=[hooks.RtcpSourceInfo(ssrc=self._ssrc, items=[(1, self._cname.encode())])]
+            )
+            data += bytes(sdes)
+        return data
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClosedError(f"consumer {self.id} is closed")
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "producer_id": self.producer.id,
+            "kind": self.kind,
+            "mid": self.mid,
+            "paused": self.paused,
+            "producer_paused": self.producer.paused,
+            "packets_sent": self.packets_sent,
+            "bytes_sent": self.bytes_sent,
+            "packets_retransmitted": self.packets_retransmitted,
+            "nacks_received": self.nacks_received,
+            "plis_received": self.plis_received,
+            "remb_bps": self.remb_bps,
+            "fraction_lost": self.fraction_lost,
+        }

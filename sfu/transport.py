@@ -1,0 +1,330 @@
+"""One participant's WebRTC connection to the SFU: its producers and consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from . import aiortc_hooks as hooks
+from .consumer import Consumer
+from .errors import (
+    ClosedError,
+    GlareError,
+    IncompatibleCodecError,
+    NegotiationError,
+    NoUsableCodecError,
+)
+from .producer import Producer
+from .signal import Signal
+
+if TYPE_CHECKING:
+    from .router import Router
+
+logger = logging.getLogger(__name__)
+
+SENDING = ("sendonly", "sendrecv")
+
+
+class Transport:
+    """Wraps one aiortc RTCPeerConnection to one participant (see sfu/README.md)."""
+
+    def __init__(self, router: Router, peer_id: str) -> None:
+        self.id = uuid.uuid4().hex
+        self.router = router
+        self.peer_id = peer_id
+        self.closed = False
+        self.producers: dict[str, Producer] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self.producer_added: Signal[Producer] = Signal("transport.producer_added")
+        self.negotiation_needed: Signal[Transport] = Signal("transport.negotiation_needed")
+        self.closed_signal: Signal[Transport] = Signal("transport.closed")
+        self.sink = hooks.RtpSink()
+        self.rtcp_ssrc = random.getrandbits(32)
+        # codecs the client can receive, per kind; a kind not in here is not known yet
+        self.receive_codecs: dict[str, set[str]] = {}
+        self._config = router.config
+        self._pc = RTCPeerConnection(
+            RTCConfiguration(
+                iceServers=list(self._config.ice_servers),
+                bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
+            )
+        )
+        self._pc.on("connectionstatechange", self._on_connection_state)
+        self._lock = asyncio.Lock()
+        self._by_mid: dict[str, Producer] = {}
+        self._pending: list[Consumer] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def connection_state(self) -> str:
+        return str(self._pc.connectionState)
+
+    @property
+    def signaling_state(self) -> str:
+        return str(self._pc.signalingState)
+
+    # --- negotiation --------------------------------------------------------------------
+
+    async def handle_offer(self, sdp: str) -> str:
+        """Apply a client's offer (it publishes or renegotiates); returns the SFU's answer."""
+        async with self._lock:
+            self._check_open()
+            if self._pc.signalingState == "have-local-offer":
+                raise GlareError("the SFU's offer is outstanding: roll back and answer it")
+            description = self._parse(sdp)
+            self._check_offer(description)
+            self._learn_receive_codecs(description)
+            await self._set_remote(sdp, "offer")
+            added = self._sync_producers(description)
+            answer = await self._pc.createAnswer()
+            await self._set_local(answer)
+            for producer in added:
+                self.producer_added.emit(producer)
+                self.router.on_producer_added(producer)
+            return str(self._pc.localDescription.sdp)
+
+    async def create_offer(self) -> str:
+        """An offer carrying every consumer added since the last negotiation."""
+        async with self._lock:
+            self._check_open()
+            if self._pc.signalingState != "stable":
+                raise NegotiationError(f"cannot offer in state {self._pc.signalingState}")
+            for consumer in self._pending:
+                if not consumer.closed:
+                    consumer.attach(self._add_consumer_transceiver(consumer))
+            self._pending = []
+            offer = await self._pc.createOffer()
+            await self._set_local(offer)
+            for consumer in self.consumers.values():
+                if consumer.transceiver is not None:
+                    consumer.mid = consumer.transceiver.mid
+            return str(self._pc.localDescription.sdp)
+
+    async def handle_answer(self, sdp: str) -> None:
+        """Apply the client's answer to the SFU's offer."""
+        async with self._lock:
+            self._check_open()
+            if self._pc.signalingState != "have-local-offer":
+                raise NegotiationError("no SFU offer is outstanding")
+            self._parse(sdp)
+            await self._set_remote(sdp, "answer")
+            for consumer in list(self.consumers.values()):
+                direction = getattr(consumer.transceiver, "currentDirection", "sendonly")
+                if consumer.transceiver is not None and direction not in SENDING:
+                    logger.info("client rejected consumer %s (%s)", consumer.id, direction)
+                    await consumer.close()
+
+    async def add_ice_candidate(self, candidate: str | None, sdp_mid: str | None) -> None:
+        """A trickled candidate from the client (`candidate:...` line; None ends them)."""
+        self._check_open()
+        if candidate is None:
+            await self._pc.addIceCandidate(None)
+            return
+        try:
+            parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
+        except (ValueError, IndexError) as exc:
+            raise NegotiationError(f"bad ICE candidate {candidate!r}") from exc
+        parsed.sdpMid = sdp_mid
+        await self._pc.addIceCandidate(parsed)
+
+    def set_receive_codecs(self, mime_types: list[str]) -> None:
+        """The codecs the client can receive, e.g. from RTCRtpReceiver.getCapabilities()."""
+        self.receive_codecs = {}
+        for mime in mime_types:
+            self.receive_codecs.setdefault(mime.split("/")[0].lower(), set()).add(mime.lower())
+
+    # --- consumers and producers --------------------------------------------------------
+
+    def add_consumer(self, producer: Producer, paused: bool) -> Consumer:
+        self._check_open()
+        if producer.closed:
+            raise ClosedError(f"producer {producer.id} is closed")
+        accepted = self.receive_codecs.get(producer.kind)
+        if accepted is not None and producer.mime_type not in accepted:
+            raise IncompatibleCodecError(
+                f"{self.peer_id} cannot receive {producer.mime_type} "
+                f"(it takes {', '.join(sorted(accepted)) or 'nothing'}); the SFU never transcodes"
+            )
+        consumer = Consumer(producer, self, paused)
+        self.consumers[consumer.id] = consumer
+        self._pending.append(consumer)
+        producer.add_consumer(consumer)
+        self.negotiation_needed.emit(self)
+        return consumer
+
+    def forget_consumer(self, consumer: Consumer) -> None:
+        self.consumers.pop(consumer.id, None)
+        if consumer.transceiver is not None and not self.closed:
+            with contextlib.suppress(Exception):
+                consumer.transceiver.direction = "inactive"
+            self.negotiation_needed.emit(self)
+
+    def close_consumer_soon(self, consumer: Consumer) -> None:
+        self._spawn(consumer.close())
+
+    def forget_producer(self, producer: Producer) -> None:
+        self.producers.pop(producer.id, None)
+        if self._by_mid.get(producer.mid) is producer:
+            del self._by_mid[producer.mid]
+        self.router.on_producer_closed(producer)
+
+    # --- RTCP ---------------------------------------------------------------------------
+
+    def send_reports(self) -> None:
+        """Receiver reports and REMB to the client as publisher, sender reports as receiver."""
+        if self.closed or self._pc.connectionState != "connected":
+            return
+        blocks = [b for p in self.producers.values() if (b := p.report_block()) is not None]
+        compound = b""
+        if blocks:
+            compound += bytes(hooks.RtcpRrPacket(ssrc=self.rtcp_ssrc, reports=blocks[:31]))
+        for producer in self.producers.values():
+            bitrate = producer.remb_bitrate() if producer.kind == "video" else None
+            if bitrate and producer.ssrc is not None:
+                remb = hooks.RtcpPsfbPacket(
+                    fmt=hooks.RTCP_PSFB_APP,
+                    ssrc=self.rtcp_ssrc,
+                    media_ssrc=0,
+                    fci=hooks.pack_remb_fci(bitrate, [producer.ssrc]),
+                )
+                compound += bytes(remb)
+        if compound:
+            self.sink.send_rtcp(compound)
+        for consumer in self.consumers.values():
+            report = consumer.sender_report()
+            if report:
+                self.sink.send_rtcp(report)
+
+    # --- closing ------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close producers, consumers and the peer connection; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        for consumer in list(self.consumers.values()):
+            await consumer.close()
+        for producer in list(self.producers.values()):
+            await producer.close()
+        self._pending = []
+        await self._pc.close()
+        for task in list(self._tasks):
+            if task is not asyncio.current_task():
+                task.cancel()
+        self.router.on_transport_closed(self)
+        self.closed_signal.emit(self)
+        for signal in (self.producer_added, self.negotiation_needed, self.closed_signal):
+            signal.clear()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _add_consumer_transceiver(self, consumer: Consumer) -> Any:
+        producer = consumer.producer
+        transceiver = self._pc.addTransceiver(producer.kind, direction="sendonly")
+        rtx = producer.kind == "video"
+        transceiver.setCodecPreferences(hooks.codec_capabilities(producer.codec, rtx))
+        return transceiver
+
+    def _parse(self, sdp: str) -> Any:
+        try:
+            return hooks.SessionDescription.parse(sdp)
+        except Exception as exc:
+            raise NegotiationError(f"unreadable SDP: {exc}") from exc
+
+    def _check_offer(self, description: Any) -> None:
+        # refuse before touching the connection: aiortc has no rollback
+        for media in description.media:
+            if media.kind not in ("audio", "video") or media.port == 0:
+                continue
+            common = hooks.common_codecs(media.kind, media.rtp.codecs)
+            if not common:
+                raise NegotiationError(f"m-line {media.rtp.muxId}: no codec in common")
+            if media.direction in SENDING and not hooks.forwardable(common):
+                offered = ", ".join(c.mimeType for c in media.rtp.codecs) or "none"
+                raise NoUsableCodecError(
+                    f"m-line {media.rtp.muxId} sends {offered}; the SFU forwards only "
+                    "VP8, H.264 (packetization-mode 1) and Opus"
+                )
+
+    def _learn_receive_codecs(self, description: Any) -> None:
+        for media in description.media:
+            if media.kind in ("audio", "video") and media.port != 0:
+                codecs = hooks.forwardable(hooks.common_codecs(media.kind, media.rtp.codecs))
+                known = self.receive_codecs.setdefault(media.kind, set())
+                known.update(c.mimeType.lower() for c in codecs)
+
+    def _sync_producers(self, description: Any) -> list[Producer]:
+        media_by_mid = {m.rtp.muxId: m for m in description.media}
+        consumer_transceivers = {id(c.transceiver) for c in self.consumers.values()}
+        added = []
+        for transceiver in self._pc.getTransceivers():
+            if id(transceiver) in consumer_transceivers or transceiver.mid is None:
+                continue
+            media = media_by_mid.get(transceiver.mid)
+            sending = media is not None and media.port != 0 and media.direction in SENDING
+            existing = self._by_mid.get(transceiver.mid)
+            if sending and existing is None:
+                added.append(self._create_producer(transceiver, description, media))
+            elif not sending and existing is not None:
+                self._spawn(existing.close())
+        return added
+
+    def _create_producer(self, transceiver: Any, description: Any, media: Any) -> Producer:
+        codec = hooks.restrict_to_one_codec(transceiver)
+        assert codec is not None  # _check_offer made sure of it
+        track_id = description.webrtc_track_id(media)
+        producer = Producer(self, transceiver, codec, track_id)
+        self.producers[producer.id] = producer
+        self._by_mid[producer.mid] = producer
+        return producer
+
+    async def _set_remote(self, sdp: str, kind: str) -> None:
+        try:
+            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        except Exception as exc:
+            raise NegotiationError(f"cannot apply the client's {kind}: {exc}") from exc
+        self._bind_sink()
+
+    async def _set_local(self, description: RTCSessionDescription) -> None:
+        hooks.use_ice_addresses(self._pc, self._config)
+        await self._pc.setLocalDescription(description)
+        self._bind_sink()
+
+    def _bind_sink(self) -> None:
+        dtls = hooks.dtls_transport(self._pc)
+        if dtls is not None:
+            self.sink.bind(dtls)
+
+    def _on_connection_state(self) -> None:
+        state = self._pc.connectionState
+        if state in ("failed", "closed") and not self.closed:
+            logger.info("peer %s vanished (%s): closing its transport", self.peer_id, state)
+            self._spawn(self.close())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ClosedError(f"transport of {self.peer_id} is closed")
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "connection_state": self.connection_state,
+            "producers": {p.id: p.stats() for p in self.producers.values()},
+            "consumers": {c.id: c.stats() for c in self.consumers.values()},
+        }
