@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import delete, func, inspect, select
+from sqlalchemy import delete, func, inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -108,6 +108,27 @@ async def test_upgrade_twice_is_a_no_op_and_downgrade_empties_the_database(db_ur
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda c: inspect(c).get_table_names())
         assert set(tables) <= {"alembic_version"}
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrading_from_the_first_revision_keeps_queued_mail(db_url: str) -> None:
+    await upgrade(db_url, "0001")
+    engine = make_engine(db_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO mail (to_address, subject, body, attachments, status, attempts,"
+                    " next_attempt_at, last_error, created_at) VALUES ('a@x.jp', 's', 'b', '[]',"
+                    " 'queued', 0, :t, '', :t)"
+                ),
+                {"t": START},
+            )
+        await upgrade(db_url)
+        async with make_sessionmaker(engine)() as session:
+            mail = (await session.scalars(select(Mail))).one()
+        assert (mail.to_address, mail.kind, mail.participant_id) == ("a@x.jp", "", None)
     finally:
         await engine.dispose()
 

@@ -173,10 +173,37 @@ class Mail(Base):
     body: Mapped[str] = mapped_column(Text)
     # attachments as [{"filename", "content_type", "content"}], content as text
     attachments: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
-    # queued | sent | failed
+    # queued | sent | outbox (kept for /outbox, no SMTP) | failed (gave up) | cancelled
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # invitation | reminder | "" (other); with participant_id, lets staff see who got what
+    kind: Mapped[str] = mapped_column(String(32), default="")
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="SET NULL", name="fk_mail_participant"),
+        nullable=True,
+    )
+
+    __table_args__ = (Index("ix_mail_status_next_attempt", "status", "next_attempt_at"),)
+
+
+class Reminder(Base):
+    """A reminder mail to one participant, due at a time; queued exactly once."""
+
+    __tablename__ = "reminder"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participant.id", ondelete="CASCADE"))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # pending | queued (its mail is in the mail table) | cancelled
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_reminder_status_due", "status", "due_at"),
+        Index("ix_reminder_participant", "participant_id"),
+    )
