@@ -1,0 +1,199 @@
+"""The load generator: one publisher, N subscribers of one system; JSON lines on stdout.
+
+    python -m bench.loadgen --system janus --url http://127.0.0.2:8088/janus \
+        --ice-address 127.0.0.3 --subscribers 100 --duration 10
+
+Events, one JSON object a line: `published`, `connected` (with failures), `measure_start`,
+`measure_end`, then `result` (or `error`). The orchestrator (python -m bench) samples the
+server's CPU between `measure_start` and `measure_end`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+from . import procstats
+from .drivers import Driver, DriverError, JanusDriver, RelayDriver
+from .media import load_clip
+from .peers import LatencyProbe, Publisher, Subscriber, use_ice_address, window
+
+
+def emit(event: str, **fields: Any) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def make_driver(system: str, url: str, args: argparse.Namespace) -> Driver:
+    if system == "janus":
+        return JanusDriver(url)
+    if system == "relay":
+        return RelayDriver(url)
+    if system == "madoguchi":
+        from .madoguchi_driver import MadoguchiDriver
+
+        return MadoguchiDriver(url, parties=args.parties)
+    raise SystemExit(f"unknown system {system}")
+
+
+async def connect(driver: Driver, sub: Subscriber, limit: float) -> str | None:
+    """Join one subscriber; None when connected, else why not."""
+    try:
+        await asyncio.wait_for(driver.subscribe(sub), limit)
+        _done, pending = await asyncio.wait(
+            [asyncio.ensure_future(sub.connected.wait()), asyncio.ensure_future(sub.failed.wait())],
+            timeout=limit,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        for task in pending:
+            task.cancel()
+        if sub.connected.is_set():
+            return None
+        return "ice/dtls failed" if sub.failed.is_set() else "not connected in time"
+    except (DriverError, TimeoutError, OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    use_ice_address(args.ice_address)
+    clip = load_clip()
+    probe = LatencyProbe()
+    driver = make_driver(args.system, args.url, args)
+    publisher = Publisher(clip, probe)
+    subs: list[Subscriber] = []
+    try:
+        await asyncio.wait_for(driver.open(), args.connect_timeout)
+        await asyncio.wait_for(driver.publish(publisher), args.connect_timeout)
+        await asyncio.wait_for(publisher.connected.wait(), args.connect_timeout)
+        emit("published")
+        n_full = min(args.full, args.subscribers)
+        for i in range(args.subscribers):
+            # the first light subscribers also measure delay; full ones decode
+            full = i < n_full
+            subs.append(
+                Subscriber(
+                    full=full, probe=probe if not full and i < n_full + args.probes else None
+                )
+            )
+        sem = asyncio.Semaphore(args.parallel)
+
+        async def join(sub: Subscriber) -> str | None:
+            async with sem:
+                return await connect(driver, sub, args.connect_timeout)
+
+        t0 = time.monotonic()
+        errors = await asyncio.gather(*(join(s) for s in subs))
+        failures = [e for e in errors if e is not None]
+        emit(
+            "connected",
+            ok=len(subs) - len(failures),
+            failed=len(failures),
+            seconds=round(time.monotonic() - t0, 2),
+            reasons=sorted(set(failures))[:5],
+        )
+        await asyncio.sleep(args.warmup)
+
+        me = os.getpid()
+        before = [s.counter.snapshot() for s in subs]
+        drops0, rcvbuf0 = procstats.udp_drops(me), procstats.rcvbuf_errors()
+        cpu0 = procstats.cpu_seconds(me)
+        probe.delays.clear()
+        probe.recording = True
+        start = time.monotonic()
+        emit("measure_start")
+        await asyncio.sleep(args.duration)
+        end = time.monotonic()
+        emit("measure_end")
+        probe.recording = False
+        after = [s.counter.snapshot() for s in subs]
+        drops1, rcvbuf1 = procstats.udp_drops(me), procstats.rcvbuf_errors()
+        cpu1 = procstats.cpu_seconds(me)
+
+        received = expected = gaps = 0
+        silent = 0
+        for b, a in zip(before, after, strict=True):
+            r, e, g = window(b, a)
+            received += r
+            expected += e
+            gaps += g
+            silent += r == 0
+        seconds = end - start
+        fps = [round(s.fps(start, end), 1) for s in subs if s.full]
+        delays = probe.delays
+        return {
+            "system": args.system,
+            "subscribers": args.subscribers,
+            "connected": len(subs) - len(failures),
+            "failed": len(failures),
+            "failure_reasons": sorted(set(failures))[:5],
+            "seconds": round(seconds, 3),
+            "packets_received": received,
+            "packets_expected": expected,
+            "gaps": gaps,
+            "silent_subscribers": silent,
+            "loss": (expected - received) / expected if expected else None,
+            "full_fps": fps,
+            "generator_udp_drops": drops1 - drops0,
+            "namespace_rcvbuf_errors": rcvbuf1 - rcvbuf0,
+            "generator_cpu": round((cpu1 - cpu0) / seconds, 3),
+            "delay_ms_p50": _ms(percentile(delays, 0.5)),
+            "delay_ms_p99": _ms(percentile(delays, 0.99)),
+            "delay_samples": len(delays),
+            "delay_ms_mean": _ms(statistics.fmean(delays)) if delays else None,
+        }
+    finally:
+        await _close_all(driver, publisher, subs)
+
+
+def _ms(v: float | None) -> float | None:
+    return None if v is None else round(v * 1000, 3)
+
+
+async def _close_all(driver: Driver, publisher: Publisher, subs: list[Subscriber]) -> None:
+    async def quietly(coro: Any) -> None:
+        try:
+            await asyncio.wait_for(coro, 10)
+        except Exception:
+            pass
+
+    await asyncio.gather(*(quietly(s.close()) for s in subs))
+    await quietly(publisher.close())
+    await quietly(driver.close())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.loadgen")
+    p.add_argument("--system", required=True, choices=["janus", "relay", "madoguchi"])
+    p.add_argument("--url", required=True)
+    p.add_argument("--ice-address", default="127.0.0.1")
+    p.add_argument("--subscribers", type=int, default=1)
+    p.add_argument("--full", type=int, default=2, help="subscribers that decode")
+    p.add_argument("--probes", type=int, default=4, help="light subscribers that measure delay")
+    p.add_argument("--parties", type=int, default=0, help="madoguchi: N-party rooms instead")
+    p.add_argument("--warmup", type=float, default=3)
+    p.add_argument("--duration", type=float, default=10)
+    p.add_argument("--connect-timeout", type=float, default=60)
+    p.add_argument("--parallel", type=int, default=16)
+    args = p.parse_args()
+    try:
+        result = asyncio.run(run(args))
+    except (DriverError, TimeoutError, OSError) as exc:
+        emit("error", message=f"{type(exc).__name__}: {exc}")
+        sys.exit(2)
+    emit("result", **result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Client peers of the load generator: the replaying publisher, light and full subscribers.
+
+A light subscriber takes each packet right after SRTP unprotect (aiortc's
+`RTCDtlsTransport._handle_rtp_data`) and only counts it: SSRC, sequence number, gaps. Nothing
+is parsed further or decoded, so one process can stand for hundreds of viewers. A full
+subscriber counts the same way and also lets aiortc depacketise and decode, to prove the
+stream is a valid picture (decoded frames per second).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioice.ice
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+
+from .media import Clip, ReplayTrack
+
+_SEQ_SSRC = struct.Struct("!2xH4xI")
+
+
+def use_ice_address(address: str) -> None:
+    """Make aioice offer exactly this host address (it never gathers 127.0.0.1 by itself)."""
+
+    def addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [address]
+
+    aioice.ice.get_host_addresses = addresses
+
+
+def new_pc() -> RTCPeerConnection:
+    # never Google STUN: everything stays on 127.0.0.0/8
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+class LatencyProbe:
+    """Send time of each packet the publisher sends, keyed by the tail of its payload.
+
+    The SFUs rewrite headers but not payloads, so the last bytes of a packet identify it at
+    the subscriber. Arrival minus send is the delay through the server plus both client
+    stacks on this machine (and the generator's own queueing under load).
+    """
+
+    def __init__(self) -> None:
+        self.sent: dict[bytes, float] = {}
+        self.delays: list[float] = []
+        self.recording = False
+
+    def on_send(self, data: bytes) -> None:
+        self.sent[data[-12:]] = time.perf_counter()
+
+    def on_receive(self, data: bytes) -> None:
+        if self.recording:
+            sent = self.sent.get(data[-12:])
+            if sent is not None:
+                self.delays.append(time.perf_counter() - sent)
+
+
+@dataclass
+class StreamCount:
+    """Packets of one SSRC: received, highest extended sequence number, gaps seen."""
+
+    last_seq: int
+    ext_seq: int
+    first_seq: int
+    received: int = 1
+    gaps: int = 0
+
+
+@dataclass
+class RtpCounter:
+    """Counts decrypted RTP packets of one peer connection, per SSRC."""
+
+    streams: dict[int, StreamCount] = field(default_factory=dict)
+    probe: LatencyProbe | None = None
+
+    def count(self, data: bytes) -> None:
+        seq, ssrc = _SEQ_SSRC.unpack_from(data)
+        s = self.streams.get(ssrc)
+        if s is None:
+            self.streams[ssrc] = StreamCount(seq, seq, seq)
+        else:
+            s.received += 1
+            delta = (seq - s.last_seq) & 0xFFFF
+            if 0 < delta < 0x8000:
+                if delta > 1:
+                    s.gaps += delta - 1
+                s.ext_seq += delta
+                s.last_seq = seq
+        if self.probe is not None:
+            self.probe.on_receive(data)
+
+    def snapshot(self) -> dict[int, tuple[int, int, int]]:
+        """ssrc -> (received, expected since the first packet, gaps)."""
+        return {
+            ssrc: (s.received, s.ext_seq - s.first_seq + 1, s.gaps)
+            for ssrc, s in self.streams.items()
+        }
+
+
+def window(
+    before: dict[int, tuple[int, int, int]], after: dict[int, tuple[int, int, int]]
+) -> tuple[int, int, int]:
+    """(received, expected, gaps) between two snapshots of one counter."""
+    received = expected = gaps = 0
+    for ssrc, (rcv, exp, gap) in after.items():
+        rcv0, exp0, gap0 = before.get(ssrc, (0, 0, 0))
+        received += rcv - rcv0
+        expected += exp - exp0
+        gaps += gap - gap0
+    return received, max(expected, received), gaps
+
+
+def hook_counter(pc: RTCPeerConnection, counter: RtpCounter, *, light: bool) -> None:
+    """Count every RTP packet of `pc` after unprotect; a light peer stops there."""
+    for transceiver in pc.getTransceivers():
+        dtls: Any = transceiver.receiver.transport
+        if dtls is None or getattr(dtls, "_bench_hooked", False):
+            continue
+        original = dtls._handle_rtp_data
+
+        if light:
+
+            async def handle(data: bytes, arrival_time_ms: int) -> None:
+                counter.count(data)
+
+        else:
+
+            async def handle(data: bytes, arrival_time_ms: int, _original: Any = original) -> None:
+                counter.count(data)
+                await _original(data, arrival_time_ms=arrival_time_ms)
+
+        dtls._handle_rtp_data = handle
+        dtls._bench_hooked = True
+
+
+def hook_sender_probe(pc: RTCPeerConnection, probe: LatencyProbe) -> None:
+    """Record the send time of every RTP packet the publisher sends (before protect)."""
+    for transceiver in pc.getTransceivers():
+        dtls: Any = transceiver.sender.transport
+        if dtls is None or getattr(dtls, "_bench_probe", False):
+            continue
+        original = dtls._send_rtp
+
+        async def send(data: bytes, _original: Any = original) -> None:
+            if not 192 < data[1] < 224:  # not RTCP
+                probe.on_send(data)
+            await _original(data)
+
+        dtls._send_rtp = send
+        dtls._bench_probe = True
+
+
+class Subscriber:
+    """One receiving peer: answers the server's offers, counts packets, maybe decodes."""
+
+    def __init__(self, *, full: bool, probe: LatencyProbe | None = None) -> None:
+        self.full = full
+        self.pc = new_pc()
+        self.counter = RtpCounter(probe=probe)
+        self.frames: list[float] = []  # decode times of video frames (full only)
+        self.connected = asyncio.Event()
+        self.failed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+        @self.pc.on("connectionstatechange")
+        def on_state() -> None:
+            if self.pc.connectionState == "connected":
+                self.connected.set()
+            elif self.pc.connectionState in ("failed", "closed"):
+                self.failed.set()
+
+        @self.pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if self.full:
+                self._tasks.append(asyncio.ensure_future(self._consume(track)))
+
+    async def answer(self, offer_sdp: str) -> str:
+        await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        hook_counter(self.pc, self.counter, light=not self.full)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        hook_counter(self.pc, self.counter, light=not self.full)
+        return self.pc.localDescription.sdp
+
+    async def offer_recvonly(self) -> str:
+        self.pc.addTransceiver("audio", direction="recvonly")
+        self.pc.addTransceiver("video", direction="recvonly")
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        hook_counter(self.pc, self.counter, light=not self.full)
+        return self.pc.localDescription.sdp
+
+    async def accept_answer(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        hook_counter(self.pc, self.counter, light=not self.full)
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                await track.recv()
+                if track.kind == "video":
+                    self.frames.append(time.monotonic())
+        except MediaStreamError:
+            return
+
+    def fps(self, start: float, end: float) -> float:
+        return sum(1 for t in self.frames if start <= t < end) / (end - start)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.pc.close()
+
+
+class Publisher:
+    """The replaying publisher: VP8 + Opus from the pre-encoded clip."""
+
+    def __init__(self, clip: Clip, probe: LatencyProbe | None = None) -> None:
+        self.pc = new_pc()
+        self.probe = probe
+        self.pc.addTrack(ReplayTrack("audio", clip.audio))
+        self.pc.addTrack(ReplayTrack("video", clip.video))
+        self.connected = asyncio.Event()
+
+        @self.pc.on("connectionstatechange")
+        def on_state() -> None:
+            if self.pc.connectionState == "connected":
+                self.connected.set()
+
+    async def offer(self) -> str:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        return self.pc.localDescription.sdp
+
+    async def accept_answer(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        if self.probe is not None:
+            hook_sender_probe(self.pc, self.probe)
+
+    def mids(self) -> dict[str, str]:
+        """mid -> kind of each sending m-line."""
+        return {t.mid: t.kind for t in self.pc.getTransceivers() if t.mid is not None}
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+AnswerFn = Callable[[str], Awaitable[str]]
