@@ -238,10 +238,15 @@ class Transport:
         return transceiver
 
     def _parse(self, sdp: str) -> Any:
+        if not sdp.startswith("v=0"):
+            raise NegotiationError("unreadable SDP: it must start with v=0")
         try:
-            return hooks.SessionDescription.parse(sdp)
+            description = hooks.SessionDescription.parse(sdp)
         except Exception as exc:
             raise NegotiationError(f"unreadable SDP: {exc}") from exc
+        if not description.media:
+            raise NegotiationError("the SDP has no media section")
+        return description
 
     def _check_offer(self, description: Any) -> None:
         # refuse before touching the connection: aiortc has no rollback

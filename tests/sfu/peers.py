@@ -198,3 +198,14 @@ async def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+async def packets_received(pc: RTCPeerConnection, kind: str) -> int:
+    """Packets the client's receivers of `kind` got, from aiortc's own inbound-rtp stats."""
+    total = 0
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind != kind:
+            continue
+        report = await transceiver.receiver.getStats()
+        total += sum(s.packetsReceived for s in report.values() if s.type == "inbound-rtp")
+    return total
