@@ -1,7 +1,10 @@
-"""The load generator: one publisher, N subscribers of one system; JSON lines on stdout.
+"""The load generator: one publisher and N subscribers (or K meetings of P parties) of one
+system; JSON lines on stdout.
 
     python -m bench.loadgen --system janus --url http://127.0.0.2:8088/janus \
         --ice-address 127.0.0.3 --subscribers 100 --duration 10
+    python -m bench.loadgen --system madoguchi --url http://127.0.0.2:8090 \
+        --ice-address 127.0.0.3 --rooms 4 --parties 6
 
 Events, one JSON object a line: `published`, `connected` (with failures), `measure_start`,
 `measure_end`, then `result` (or `error`). The orchestrator (python -m bench) samples the
@@ -17,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import procstats
@@ -37,25 +41,27 @@ def make_driver(system: str, url: str, args: argparse.Namespace) -> Driver:
     if system == "madoguchi":
         from .madoguchi_driver import MadoguchiDriver
 
-        return MadoguchiDriver(url, parties=args.parties)
+        return MadoguchiDriver(url, parties=args.parties if args.rooms else 0)
     raise SystemExit(f"unknown system {system}")
 
 
-async def connect(driver: Driver, sub: Subscriber, limit: float) -> str | None:
-    """Join one subscriber; None when connected, else why not."""
+async def connected(sub: Subscriber, join: Awaitable[Any], limit: float) -> str | None:
+    """Run one peer's join; None once its connection is up, else why not."""
     try:
-        await asyncio.wait_for(driver.subscribe(sub), limit)
+        await asyncio.wait_for(join, limit)
+        waits = [
+            asyncio.ensure_future(sub.connected.wait()),
+            asyncio.ensure_future(sub.failed.wait()),
+        ]
         _done, pending = await asyncio.wait(
-            [asyncio.ensure_future(sub.connected.wait()), asyncio.ensure_future(sub.failed.wait())],
-            timeout=limit,
-            return_when=asyncio.FIRST_COMPLETED,
+            waits, timeout=limit, return_when=asyncio.FIRST_COMPLETED
         )
         for task in pending:
             task.cancel()
         if sub.connected.is_set():
             return None
         return "ice/dtls failed" if sub.failed.is_set() else "not connected in time"
-    except (DriverError, TimeoutError, OSError, ValueError) as exc:
+    except (DriverError, TimeoutError, OSError, ValueError, KeyError) as exc:
         return f"{type(exc).__name__}: {exc}"
 
 
@@ -64,6 +70,77 @@ def percentile(values: list[float], q: float) -> float | None:
         return None
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
+
+
+async def join_viewers(
+    args: argparse.Namespace, driver: Driver, probe: LatencyProbe, publisher: Publisher
+) -> tuple[list[Subscriber], list[str]]:
+    """One publisher, N viewers: the hearing / broadcast case."""
+    await asyncio.wait_for(driver.publish(publisher), args.connect_timeout)
+    await asyncio.wait_for(publisher.connected.wait(), args.connect_timeout)
+    emit("published")
+    n_full = min(args.full, args.subscribers)
+    subs = []
+    for i in range(args.subscribers):
+        # the first viewers decode; the next few light ones also measure delay
+        full = i < n_full
+        measures = not full and i < n_full + args.probes
+        subs.append(Subscriber(full=full, probe=probe if measures else None))
+    sem = asyncio.Semaphore(args.parallel)
+
+    async def join(sub: Subscriber) -> str | None:
+        async with sem:
+            return await connected(sub, driver.subscribe(sub), args.connect_timeout)
+
+    errors = await asyncio.gather(*(join(s) for s in subs))
+    return subs, [e for e in errors if e is not None]
+
+
+async def join_rooms(
+    args: argparse.Namespace, driver: Any, probe: LatencyProbe, publisher: Publisher
+) -> tuple[list[Subscriber], list[str]]:
+    """K meetings of P parties, everyone sending and receiving everyone else (Madoguchi)."""
+    clip = load_clip()
+    emit("published")
+    rooms: list[list[Subscriber]] = []
+    for k in range(args.rooms):
+        rooms.append(
+            [
+                Subscriber(
+                    full=k == 0 and i < args.full,
+                    publish=clip,
+                    probe=probe if k == 0 and i == args.full else None,
+                )
+                for i in range(args.parties)
+            ]
+        )
+    sem = asyncio.Semaphore(max(1, args.parallel // args.parties))
+
+    async def join_room(parties: list[Subscriber]) -> list[str | None]:
+        async with sem:
+            consultation = await driver.new_consultation("bench_meeting")
+            out = []
+            for i, party in enumerate(parties):
+                out.append(
+                    await connected(
+                        party, driver.join_party(party, consultation, i == 0), args.connect_timeout
+                    )
+                )
+            return out
+
+    results = await asyncio.gather(*(join_room(r) for r in rooms), return_exceptions=True)
+    errors: list[str] = []
+    for r in results:
+        if isinstance(r, BaseException):
+            errors.extend([f"{type(r).__name__}: {r}"] * args.parties)
+        else:
+            errors.extend(e for e in r if e is not None)
+    # the probe's sender side: every party of the first room publishes; time their sends
+    from .peers import hook_sender_probe
+
+    for party in rooms[0]:
+        hook_sender_probe(party.pc, probe)
+    return [p for r in rooms for p in r], errors
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -75,27 +152,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     subs: list[Subscriber] = []
     try:
         await asyncio.wait_for(driver.open(), args.connect_timeout)
-        await asyncio.wait_for(driver.publish(publisher), args.connect_timeout)
-        await asyncio.wait_for(publisher.connected.wait(), args.connect_timeout)
-        emit("published")
-        n_full = min(args.full, args.subscribers)
-        for i in range(args.subscribers):
-            # the first light subscribers also measure delay; full ones decode
-            full = i < n_full
-            subs.append(
-                Subscriber(
-                    full=full, probe=probe if not full and i < n_full + args.probes else None
-                )
-            )
-        sem = asyncio.Semaphore(args.parallel)
-
-        async def join(sub: Subscriber) -> str | None:
-            async with sem:
-                return await connect(driver, sub, args.connect_timeout)
-
         t0 = time.monotonic()
-        errors = await asyncio.gather(*(join(s) for s in subs))
-        failures = [e for e in errors if e is not None]
+        joiner: Callable[..., Awaitable[tuple[list[Subscriber], list[str]]]]
+        joiner = join_rooms if args.rooms else join_viewers
+        subs, failures = await joiner(args, driver, probe, publisher)
         emit(
             "connected",
             ok=len(subs) - len(failures),
@@ -104,57 +164,62 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             reasons=sorted(set(failures))[:5],
         )
         await asyncio.sleep(args.warmup)
-
-        me = os.getpid()
-        before = [s.counter.snapshot() for s in subs]
-        drops0, rcvbuf0 = procstats.udp_drops(me), procstats.rcvbuf_errors()
-        cpu0 = procstats.cpu_seconds(me)
-        probe.delays.clear()
-        probe.recording = True
-        start = time.monotonic()
-        emit("measure_start")
-        await asyncio.sleep(args.duration)
-        end = time.monotonic()
-        emit("measure_end")
-        probe.recording = False
-        after = [s.counter.snapshot() for s in subs]
-        drops1, rcvbuf1 = procstats.udp_drops(me), procstats.rcvbuf_errors()
-        cpu1 = procstats.cpu_seconds(me)
-
-        received = expected = gaps = 0
-        silent = 0
-        for b, a in zip(before, after, strict=True):
-            r, e, g = window(b, a)
-            received += r
-            expected += e
-            gaps += g
-            silent += r == 0
-        seconds = end - start
-        fps = [round(s.fps(start, end), 1) for s in subs if s.full]
-        delays = probe.delays
-        return {
-            "system": args.system,
-            "subscribers": args.subscribers,
-            "connected": len(subs) - len(failures),
-            "failed": len(failures),
-            "failure_reasons": sorted(set(failures))[:5],
-            "seconds": round(seconds, 3),
-            "packets_received": received,
-            "packets_expected": expected,
-            "gaps": gaps,
-            "silent_subscribers": silent,
-            "loss": (expected - received) / expected if expected else None,
-            "full_fps": fps,
-            "generator_udp_drops": drops1 - drops0,
-            "namespace_rcvbuf_errors": rcvbuf1 - rcvbuf0,
-            "generator_cpu": round((cpu1 - cpu0) / seconds, 3),
-            "delay_ms_p50": _ms(percentile(delays, 0.5)),
-            "delay_ms_p99": _ms(percentile(delays, 0.99)),
-            "delay_samples": len(delays),
-            "delay_ms_mean": _ms(statistics.fmean(delays)) if delays else None,
-        }
+        return await measure(args, subs, failures, probe)
     finally:
         await _close_all(driver, publisher, subs)
+
+
+async def measure(
+    args: argparse.Namespace, subs: list[Subscriber], failures: list[str], probe: LatencyProbe
+) -> dict[str, Any]:
+    me = os.getpid()
+    before = [s.counter.snapshot() for s in subs]
+    drops0, rcvbuf0 = procstats.udp_drops(me), procstats.rcvbuf_errors()
+    cpu0 = procstats.cpu_seconds(me)
+    probe.delays.clear()
+    probe.recording = True
+    start = time.monotonic()
+    emit("measure_start")
+    await asyncio.sleep(args.duration)
+    end = time.monotonic()
+    emit("measure_end")
+    probe.recording = False
+    after = [s.counter.snapshot() for s in subs]
+    drops1, rcvbuf1 = procstats.udp_drops(me), procstats.rcvbuf_errors()
+    cpu1 = procstats.cpu_seconds(me)
+
+    received = expected = gaps = silent = streams = 0
+    for b, a in zip(before, after, strict=True):
+        r, e, g = window(b, a)
+        received, expected, gaps = received + r, expected + e, gaps + g
+        silent += r == 0
+        streams += sum(1 for ssrc, v in a.items() if v[0] > b.get(ssrc, (0, 0, 0))[0])
+    seconds = end - start
+    delays = probe.delays
+    return {
+        "system": args.system,
+        "subscribers": args.subscribers if not args.rooms else args.rooms * args.parties,
+        "rooms": args.rooms,
+        "parties": args.parties,
+        "connected": len(subs) - len(failures),
+        "failed": len(failures),
+        "failure_reasons": sorted(set(failures))[:5],
+        "seconds": round(seconds, 3),
+        "packets_received": received,
+        "packets_expected": expected,
+        "gaps": gaps,
+        "silent_subscribers": silent,
+        "streams_receiving": streams,
+        "loss": (expected - received) / expected if expected else None,
+        "full_fps": [round(s.fps(start, end), 1) for s in subs if s.full],
+        "generator_udp_drops": drops1 - drops0,
+        "namespace_rcvbuf_errors": rcvbuf1 - rcvbuf0,
+        "generator_cpu": round((cpu1 - cpu0) / seconds, 3),
+        "delay_ms_p50": _ms(percentile(delays, 0.5)),
+        "delay_ms_p99": _ms(percentile(delays, 0.99)),
+        "delay_samples": len(delays),
+        "delay_ms_mean": _ms(statistics.fmean(delays)) if delays else None,
+    }
 
 
 def _ms(v: float | None) -> float | None:
@@ -165,7 +230,7 @@ async def _close_all(driver: Driver, publisher: Publisher, subs: list[Subscriber
     async def quietly(coro: Any) -> None:
         try:
             await asyncio.wait_for(coro, 10)
-        except Exception:
+        except Exception:  # closing must go on whatever one peer does
             pass
 
     await asyncio.gather(*(quietly(s.close()) for s in subs))
@@ -179,9 +244,10 @@ def main() -> None:
     p.add_argument("--url", required=True)
     p.add_argument("--ice-address", default="127.0.0.1")
     p.add_argument("--subscribers", type=int, default=1)
+    p.add_argument("--rooms", type=int, default=0, help="meetings instead of one publisher")
+    p.add_argument("--parties", type=int, default=6, help="parties per meeting")
     p.add_argument("--full", type=int, default=2, help="subscribers that decode")
     p.add_argument("--probes", type=int, default=4, help="light subscribers that measure delay")
-    p.add_argument("--parties", type=int, default=0, help="madoguchi: N-party rooms instead")
     p.add_argument("--warmup", type=float, default=3)
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--connect-timeout", type=float, default=60)

@@ -168,9 +168,15 @@ def hook_sender_probe(pc: RTCPeerConnection, probe: LatencyProbe) -> None:
 class Subscriber:
     """One receiving peer: answers the server's offers, counts packets, maybe decodes."""
 
-    def __init__(self, *, full: bool, probe: LatencyProbe | None = None) -> None:
+    def __init__(
+        self, *, full: bool, probe: LatencyProbe | None = None, publish: Clip | None = None
+    ) -> None:
         self.full = full
         self.pc = new_pc()
+        if publish is not None:
+            # a party of a meeting: sends the replayed clip too
+            self.pc.addTrack(ReplayTrack("audio", publish.audio))
+            self.pc.addTrack(ReplayTrack("video", publish.video))
         self.counter = RtpCounter(probe=probe)
         self.frames: list[float] = []  # decode times of video frames (full only)
         self.connected = asyncio.Event()
@@ -196,16 +202,22 @@ class Subscriber:
         hook_counter(self.pc, self.counter, light=not self.full)
         return self.pc.localDescription.sdp
 
-    async def offer_recvonly(self) -> str:
-        self.pc.addTransceiver("audio", direction="recvonly")
-        self.pc.addTransceiver("video", direction="recvonly")
+    async def accept_answer(self, answer_sdp: str) -> None:
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
+        hook_counter(self.pc, self.counter, light=not self.full)
+
+    async def offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         hook_counter(self.pc, self.counter, light=not self.full)
         return self.pc.localDescription.sdp
 
-    async def accept_answer(self, answer_sdp: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
-        hook_counter(self.pc, self.counter, light=not self.full)
+    def mids(self) -> dict[str, str]:
+        """mid -> kind of each sending m-line."""
+        return {
+            t.mid: t.kind
+            for t in self.pc.getTransceivers()
+            if t.mid is not None and t.sender.track is not None
+        }
 
     async def _consume(self, track: MediaStreamTrack) -> None:
         try:

@@ -1,0 +1,210 @@
+"""Side-by-side benchmark: Madoguchi vs Janus VideoRoom vs aiortc MediaRelay.
+
+    python -m bench --quick          # small version of everything, < 2 minutes (the test suite)
+    python -m bench                  # the full run; writes bench/results/ and docs/benchmarks.md
+
+Every server and generator process is started by the bench, pinned (server on core 0,
+generator on core 1), and stopped by it; the network namespace it creates is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from . import report
+from .netns import Netns, NetnsError
+from .runner import Options, Placement, run_point
+from .systems import JanusSystem, RelaySystem, System
+
+FULL_SUBSCRIBERS = [1, 10, 50, 100, 200, 300, 350]
+QUICK_SUBSCRIBERS = [1, 4]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def all_systems() -> list[System]:
+    systems: list[System] = []
+    try:
+        from .madoguchi import MadoguchiSystem
+
+        systems.append(MadoguchiSystem())
+    except ImportError:
+        pass
+    systems += [JanusSystem(), RelaySystem()]
+    return systems
+
+
+def collapsed(runs: list[dict[str, Any]], subscribers: int) -> str | None:
+    """Why a system should not be tried with more subscribers, or None if it held."""
+    if not runs:
+        return None
+    bad = [r for r in runs if r["status"] != "ok"]
+    if len(bad) * 2 > len(runs):
+        return f"{bad[0]['status']}: {bad[0].get('error', '')}"[:300]
+    ok = [r for r in runs if r["status"] == "ok"]
+    losses = sorted(r["loss"] if r.get("loss") is not None else 1.0 for r in ok)
+    loss = losses[len(losses) // 2]
+    fps = sorted(min(r.get("full_fps") or [0.0]) for r in ok)[len(ok) // 2]
+    failed = sorted(r.get("failed", 0) for r in ok)[len(ok) // 2]
+    if loss > 0.05:
+        return f"loss {loss:.1%} at {subscribers} subscribers"
+    if fps < 15:
+        return f"full subscribers decode {fps:.0f} fps at {subscribers} subscribers"
+    if failed > subscribers * 0.1:
+        return f"{failed} of {subscribers} subscribers never connected"
+    return None
+
+
+async def sweep(
+    systems: list[System], points: list[int], reps: int, where: Placement, opts: Options, say: Any
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    runs: list[dict[str, Any]] = []
+    stopped: dict[str, str] = {}
+    for n in points:
+        active = [s for s in systems if s.name not in stopped]
+        if not active:
+            break
+        for rep in range(reps):
+            # interleave: each repetition starts with another system
+            order = active[rep % len(active) :] + active[: rep % len(active)]
+            for system in order:
+                record = await run_point(system, n, rep, where, opts)
+                runs.append(record)
+                say(report.one_line(record))
+        for system in active:
+            why = collapsed(
+                [r for r in runs if r["system"] == system.name and r["subscribers"] == n], n
+            )
+            if why is not None:
+                stopped[system.name] = why
+                say(f"  {system.label}: stops here ({why})")
+    return runs, stopped
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    say = lambda text: print(text, flush=True)  # noqa: E731
+    opts = Options(
+        warmup=args.warmup,
+        duration=args.duration,
+        connect_timeout=args.connect_timeout,
+        pin=not args.no_pin,
+    )
+    points = [int(v) for v in args.subscribers.split(",")]
+    wanted = set(args.systems.split(","))
+    results: dict[str, Any] = {"meta": report.machine_meta(args), "skipped": {}, "runs": []}
+    netns_reason = Netns.available()
+    netns = None
+    if netns_reason is None:
+        netns = Netns()
+        try:
+            netns.create()
+        except NetnsError as exc:
+            netns_reason, netns = str(exc), None
+    where = Placement(netns) if netns else Placement(None, "127.0.0.1", "127.0.0.1")
+    results["meta"]["placement"] = (
+        f"network namespace {netns.name}" if netns else f"plain loopback ({netns_reason})"
+    )
+    with tempfile.TemporaryDirectory(prefix="madoguchi-bench-") as tmp:
+        opts.workdir = Path(tmp)
+        all_systems_started = all_systems()
+        try:
+            systems: list[System] = []
+            for system in all_systems_started:
+                if system.name not in wanted:
+                    continue
+                reason = system.prepare(install=not args.no_install)
+                if reason is None and system.name == "janus" and netns is None:
+                    reason = f"janus needs the bench's network namespace ({netns_reason})"
+                if reason is not None:
+                    results["skipped"][system.name] = f"skipped: {reason}"
+                    say(f"{system.label}: skipped: {reason}")
+                else:
+                    systems.append(system)
+                    results["meta"].setdefault("versions", {})[system.name] = system.version()
+            runs, stopped = await sweep(systems, points, args.reps, where, opts, say)
+            results["runs"], results["stopped"] = runs, stopped
+            results["summary"] = report.summarize(results)
+        finally:
+            for system in all_systems_started:
+                cleanup = getattr(system, "cleanup", None)
+                if cleanup is not None:
+                    cleanup()
+            if netns is not None:
+                netns.delete()
+    results["meta"]["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    return results
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--quick", action="store_true", help="small version of everything (< 2 min)")
+    p.add_argument("--systems", default="madoguchi,janus,relay")
+    p.add_argument("--subscribers", default=None, help="comma-separated subscriber counts")
+    p.add_argument("--reps", type=int, default=None, help="repetitions of each point (>= 3)")
+    p.add_argument("--warmup", type=float, default=None)
+    p.add_argument("--duration", type=float, default=None, help="seconds measured per run")
+    p.add_argument("--connect-timeout", type=float, default=None)
+    p.add_argument("--out", type=Path, default=None, help="results JSON")
+    p.add_argument("--no-install", action="store_true", help="never apt-get install janus")
+    p.add_argument("--no-pin", action="store_true", help="do not pin to cores")
+    p.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
+    args = p.parse_args(argv)
+    quick = args.quick
+    defaults = {
+        "subscribers": ",".join(map(str, QUICK_SUBSCRIBERS if quick else FULL_SUBSCRIBERS)),
+        "reps": 1 if quick else 3,
+        "warmup": 1.5 if quick else 3.0,
+        "duration": 3.0 if quick else 10.0,
+        "connect_timeout": 20.0 if quick else 60.0,
+    }
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.out is None:
+        args.out = (
+            Path(tempfile.gettempdir()) / "madoguchi-bench-quick.json"
+            if quick
+            else ROOT / "bench" / "results" / "side-by-side.json"
+        )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(main_async(args))
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # stop cleanly: the runner's finally blocks stop every process and the namespace
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        results = loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        print("interrupted; every process the bench started was stopped", file=sys.stderr)
+        return 130
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+    print(report.text_summary(results))
+    print(f"results: {args.out}")
+    if not args.quick and not args.no_docs:
+        report.write_docs(results, ROOT / "docs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

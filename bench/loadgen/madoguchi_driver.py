@@ -1,0 +1,185 @@
+"""Joining Madoguchi as its clients do: REST to schedule, the /ws protocol to join and negotiate.
+
+A staff account (made by bench/madoguchi.py) logs in, schedules a consultation from a bench
+template and adds one participant per peer; each peer then joins over its own WebSocket with
+its link token or ID and passcode, publishes by offering, and answers the server's offers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from .drivers import DriverError, wait_http
+from .peers import Publisher, Subscriber
+
+STAFF_LOGIN = "bench"
+STAFF_PASSWORD = "bench-password-not-secret"  # see bench/madoguchi.py
+
+
+class Peer:
+    """One participant's signaling connection."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self._refs = itertools.count(1)
+        self._replies: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        self.on_offer: Callable[[str], Awaitable[str]] | None = None
+        self.first_answer_sent = asyncio.Event()
+        self.errors: list[dict[str, Any]] = []
+        self.task = asyncio.ensure_future(self._read())
+
+    async def request(self, message: dict[str, Any], limit: float = 30) -> dict[str, Any]:
+        ref = next(self._refs)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._replies[ref] = future
+        await self.ws.send_str(json.dumps({**message, "ref": ref}))
+        try:
+            reply = await asyncio.wait_for(future, limit)
+        finally:
+            self._replies.pop(ref, None)
+        if reply.get("type") == "error":
+            raise DriverError(
+                f"madoguchi: {message['type']}: {reply.get('code')}: {reply.get('message')}"
+            )
+        return reply
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break
+            body = json.loads(msg.data)
+            future = self._replies.get(body.get("ref"))
+            if future is not None and not future.done():
+                future.set_result(body)
+            elif body.get("type") == "offer" and self.on_offer is not None:
+                # the server's offer: answer it in order, one at a time
+                answer = await self.on_offer(body["sdp"])
+                await self.ws.send_str(json.dumps({"type": "answer", "sdp": answer}))
+                self.first_answer_sent.set()
+            elif body.get("type") == "error":
+                self.errors.append(body)
+
+    async def close(self) -> None:
+        self.task.cancel()
+        await self.ws.close()
+
+
+class MadoguchiDriver:
+    """Publisher = the chair (or staff); viewers = residents joining with ID and passcode."""
+
+    def __init__(self, base_url: str, parties: int = 0) -> None:
+        self.base = base_url.rstrip("/")
+        self.parties = parties
+        self.http: aiohttp.ClientSession | None = None
+        self.csrf = ""
+        self.consultation = ""
+        self.peers: list[Peer] = []
+
+    async def open(self) -> None:
+        await wait_http(self.base + "/api/me", 30)
+        # unsafe: keep cookies of a bare IP address host (127.0.0.2)
+        self.http = aiohttp.ClientSession(
+            cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=30)
+        )
+        login = await self._rest(
+            "POST", "/api/login", {"login": STAFF_LOGIN, "password": STAFF_PASSWORD}
+        )
+        self.csrf = login["csrf_token"]
+        await self.new_consultation("bench_meeting" if self.parties else "bench_hearing")
+
+    async def new_consultation(self, template: str) -> str:
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        made = await self._rest(
+            "POST",
+            "/api/consultations",
+            {"template": template, "title": "bench", "starts_at": now.isoformat()},
+        )
+        self.consultation = made["id"]
+        return self.consultation
+
+    async def _rest(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        assert self.http is not None
+        headers = {"X-CSRF-Token": self.csrf} if self.csrf else {}
+        async with self.http.request(method, self.base + path, json=body, headers=headers) as r:
+            data: dict[str, Any] = await r.json(content_type=None)
+            if r.status >= 300:
+                raise DriverError(f"madoguchi: {method} {path}: HTTP {r.status} {data}")
+        return data
+
+    async def _participant(self, role: str, consultation: str | None = None) -> dict[str, Any]:
+        made = await self._rest(
+            "POST",
+            f"/api/consultations/{consultation or self.consultation}/participants",
+            {"role": role, "display_name": role},
+        )
+        join: dict[str, Any] = made["join"]
+        return join
+
+    async def _join(self, join: dict[str, Any], via: str) -> Peer:
+        assert self.http is not None
+        ws = await self.http.ws_connect(self.base + "/ws", max_msg_size=1 << 20)
+        peer = Peer(ws)
+        self.peers.append(peer)
+        if via == "link":
+            token = join["link"].rstrip("/").rsplit("/", 1)[-1]
+            message = {"type": "join", "via": "link", "token": token}
+        else:
+            message = {
+                "type": "join",
+                "via": "passcode",
+                "join_id": join["join_id"],
+                "passcode": join["passcode"],
+            }
+        reply = await peer.request({**message, "display_name": "bench"})
+        if reply.get("type") != "joined":
+            raise DriverError(f"madoguchi: join answered {reply.get('type')}")
+        return peer
+
+    async def _publish_on(self, peer: Peer, publisher: Publisher | Subscriber) -> None:
+        offer = await publisher.offer()
+        sources = {
+            mid: "mic" if kind == "audio" else "camera" for mid, kind in publisher.mids().items()
+        }
+        reply = await peer.request({"type": "offer", "sdp": offer, "sources": sources})
+        await publisher.accept_answer(reply["sdp"])
+
+    async def publish(self, publisher: Publisher) -> None:
+        peer = await self._join(await self._participant("chair"), "link")
+        peer.on_offer = _answerer(publisher.pc)
+        await self._publish_on(peer, publisher)
+
+    async def subscribe(self, subscriber: Subscriber) -> None:
+        peer = await self._join(await self._participant("resident"), "passcode")
+        peer.on_offer = subscriber.answer
+        await peer.first_answer_sent.wait()
+
+    async def join_party(self, party: Subscriber, consultation: str, first: bool) -> Peer:
+        """One party of an N-party meeting: publishes camera + mic and receives the others."""
+        role = "staff" if first else "heir"
+        peer = await self._join(await self._participant(role, consultation), "link")
+        peer.on_offer = party.answer
+        await self._publish_on(peer, party)
+        return peer
+
+    async def close(self) -> None:
+        await asyncio.gather(*(p.close() for p in self.peers), return_exceptions=True)
+        if self.http is not None:
+            await self.http.close()
+
+
+def _answerer(pc: Any) -> Callable[[str], Awaitable[str]]:
+    from aiortc import RTCSessionDescription
+
+    async def answer(sdp: str) -> str:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp, "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return str(pc.localDescription.sdp)
+
+    return answer
