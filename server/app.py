@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import pages, rest
+from server import pages, rest, signaling
 from server.auth import RateLimiter, SessionStore, session_middleware
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.migrate import upgrade
@@ -68,6 +68,7 @@ def create_app(settings: Settings, templates: dict[str, Template] | None = None)
     app[SESSIONS] = SessionStore(settings.session_max_age)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_attempts_per_minute, 60.0)
     app.cleanup_ctx.append(_database)
+    signaling.setup(app)
     app.add_routes(rest.routes)
     pages.setup(app, CLIENT_DIR)
     return app

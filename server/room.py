@@ -421,9 +421,9 @@ class Room:
     def lower_hand(self, actor: Member, member_id: object = None) -> None:
         """Leave the hand queue (or, with grant_floor, take someone else out of it)."""
         self._require_floor_control()
-        target = actor if member_id is None else self.member(member_id)
-        if target is not actor:
+        if member_id is not None and member_id != actor.id:
             self._require(actor, P.grant_floor)
+        target = actor if member_id is None else self.member(member_id)
         if target.id not in self.hands:
             return
         self.hands.remove(target.id)

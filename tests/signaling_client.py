@@ -1,0 +1,212 @@
+"""A test client speaking docs/protocol.md, and helpers to seed consultations with invitations."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from argon2 import PasswordHasher
+
+from server.consultations import add_participant, create_consultation
+from server.db.models import Invitation
+from server.state import DB, TEMPLATES
+
+Message = dict[str, Any]
+# cheap argon2 for tests: the server verifies any argon2 hash with its own parameters
+_hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@dataclass
+class Invitee:
+    """A seeded participant and the credentials that let them in."""
+
+    participant_id: int
+    role: str
+    name: str
+    email: str
+    token: str
+    join_id: str
+    passcode: str
+
+
+async def seed(
+    app: web.Application, template: str, people: list[tuple[str, str]], **invite: Any
+) -> tuple[str, list[Invitee]]:
+    """A consultation and one invited participant per (role, name); returns its public id."""
+    tmpl = app[TEMPLATES][template]
+    expires = invite.get("expires_at", dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    invitees = []
+    async with app[DB].begin() as session:
+        consultation = await create_consultation(
+            session, tmpl, "テスト相談", dt.datetime.now(dt.UTC)
+        )
+        for index, (role, name) in enumerate(people):
+            email = f"person{index}@example.jp"
+            participant = await add_participant(
+                session, consultation, tmpl, role, name=name, email=email, display_name=name
+            )
+            token = secrets.token_urlsafe(16)
+            join_id = f"{90000000 + consultation.id * 1000 + index}"
+            passcode = f"{secrets.randbelow(10**6):06d}"
+            session.add(
+                Invitation(
+                    participant_id=participant.id,
+                    token_hash=hashlib.sha256(token.encode()).hexdigest(),
+                    join_id=join_id,
+                    passcode_hash=_hasher.hash(passcode),
+                    expires_at=expires,
+                )
+            )
+            invitees.append(Invitee(participant.id, role, name, email, token, join_id, passcode))
+        public_id = consultation.public_id
+    return public_id, invitees
+
+
+class SignalingClient:
+    """One participant's WebSocket; keeps every frame received, waits for messages."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        ws: aiohttp.ClientWebSocketResponse,
+        owns_session: bool = True,
+    ) -> None:
+        self.session = session
+        self.owns_session = owns_session
+        self.ws = ws
+        self.frames: list[str] = []
+        self.messages: list[Message] = []
+        self._unread: list[Message] = []
+        self._changed = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read())
+        self.close_code: int | None = None
+        self.me: Message = {}
+
+    @classmethod
+    async def connect(
+        cls, url: str, session: aiohttp.ClientSession | None = None, local_ip: str | None = None
+    ) -> SignalingClient:
+        """Open /ws, with its own HTTP session unless given (from `local_ip` if given)."""
+        owns = session is None
+        if session is None:
+            connector = aiohttp.TCPConnector(local_addr=(local_ip, 0) if local_ip else None)
+            session = aiohttp.ClientSession(connector=connector)
+        ws = await session.ws_connect(url, max_msg_size=4 * 1024 * 1024)
+        return cls(session, ws, owns)
+
+    async def _read(self) -> None:
+        async for frame in self.ws:
+            if frame.type != aiohttp.WSMsgType.TEXT:
+                break
+            self.frames.append(frame.data)
+            message = json.loads(frame.data)
+            async with self._changed:
+                self.messages.append(message)
+                self._unread.append(message)
+                self._changed.notify_all()
+        async with self._changed:
+            self.close_code = self.ws.close_code
+            self._changed.notify_all()
+
+    async def send(self, message: Message) -> None:
+        await self.ws.send_str(json.dumps(message))
+
+    async def send_raw(self, text: str) -> None:
+        await self.ws.send_str(text)
+
+    async def wait(
+        self,
+        kind: str,
+        where: Callable[[Message], bool] = lambda m: True,
+        within: float = 10.0,
+    ) -> Message:
+        """The first unread message of this type that matches (consumed)."""
+
+        def find() -> Message | None:
+            for message in self._unread:
+                if message["type"] == kind and where(message):
+                    self._unread.remove(message)
+                    return message
+            return None
+
+        async with self._changed:
+            found: Message | None = None
+
+            def ready() -> bool:
+                nonlocal found
+                found = find()
+                return found is not None or self._reader.done()
+
+            await asyncio.wait_for(self._changed.wait_for(ready), within)
+        if found is None:
+            raise AssertionError(f"connection closed before {kind}; got {self.messages[-5:]}")
+        return found
+
+    async def request(self, message: Message, reply: str, within: float = 10.0) -> Message:
+        """Send with a fresh ref and wait for the reply or error carrying it."""
+        ref = secrets.token_hex(4)
+        await self.send({**message, "ref": ref})
+        return await self.wait_ref(ref, reply, within)
+
+    async def wait_ref(self, ref: str, reply: str, within: float = 10.0) -> Message:
+        """The reply (or error) with this ref."""
+
+        async def either() -> Message:
+            async with self._changed:
+                found: Message | None = None
+
+                def ready() -> bool:
+                    nonlocal found
+                    for message in self._unread:
+                        if message.get("ref") == ref and message["type"] in (reply, "error"):
+                            self._unread.remove(message)
+                            found = message
+                            return True
+                    return self._reader.done()
+
+                await self._changed.wait_for(ready)
+            if found is None:
+                raise AssertionError(f"closed before the reply to {ref}: {self.messages[-5:]}")
+            return found
+
+        return await asyncio.wait_for(either(), within)
+
+    async def expect_error(self, message: Message, code: str) -> Message:
+        """Send and check that it is refused with `code`."""
+        reply = await self.request(message, "error")
+        assert reply["type"] == "error" and reply["code"] == code, reply
+        return reply
+
+    async def join(self, expect: str = "joined", **fields: Any) -> Message:
+        """Send join and wait for `joined` (or `lobby`)."""
+        reply = await self.request({"type": "join", **fields}, expect)
+        assert reply["type"] == expect, reply
+        if expect == "joined":
+            self.me = reply["you"]
+        return reply
+
+    async def closed(self, within: float = 10.0) -> int | None:
+        """Wait until the server closes the connection; its close code."""
+        await asyncio.wait_for(asyncio.shield(self._reader), within)
+        return self.ws.close_code
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+        if self.owns_session:
+            await self.session.close()
+
+
+def credentials(invitee: Invitee, via: str = "passcode") -> Message:
+    """The join fields of an invitee."""
+    if via == "link":
+        return {"via": "link", "token": invitee.token}
+    return {"via": "passcode", "join_id": invitee.join_id, "passcode": invitee.passcode}
