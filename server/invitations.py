@@ -256,6 +256,40 @@ async def revoke(
     return True
 
 
+async def reschedule(
+    session: AsyncSession,
+    consultation: Consultation,
+    *,
+    now: dt.datetime | None = None,
+    reminders: Sequence[dt.timedelta] = DEFAULT_REMINDERS,
+) -> int:
+    """After the time changed: move expiry and pending reminders; returns invitations moved.
+
+    New links are not needed (resend if people must be told by mail); caller commits.
+    """
+    now = now or utcnow()
+    participant_ids = select(Participant.id).where(Participant.consultation_id == consultation.id)
+    moved = await session.execute(
+        update(Invitation)
+        .where(Invitation.participant_id.in_(participant_ids), Invitation.revoked_at.is_(None))
+        .values(expires_at=consultation.ends_at + EXPIRY_GRACE)
+        .execution_options(synchronize_session="fetch")
+    )
+    await session.execute(
+        delete(Reminder).where(
+            Reminder.participant_id.in_(participant_ids), Reminder.status == "pending"
+        )
+    )
+    live = await session.scalars(
+        select(Invitation.participant_id).where(
+            Invitation.participant_id.in_(participant_ids), Invitation.revoked_at.is_(None)
+        )
+    )
+    for participant_id in list(live):
+        await _schedule_reminders(session, participant_id, consultation, now, reminders)
+    return int(getattr(moved, "rowcount", 0))
+
+
 async def _issue(
     session: AsyncSession,
     invitation: Invitation,

@@ -297,7 +297,8 @@ class MailSender:
     async def _failed(self, mail: Mail, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"[:2000]
         gave_up = mail.attempts >= self._options.max_attempts or _permanent(exc)
-        log.warning("mail %s to %s, attempt %s: %s", mail.id, mail.to_address, mail.attempts, error)
+        # the id, not the address: logs should not collect residents' addresses
+        log.warning("mail %s, attempt %s: %s", mail.id, mail.attempts, error)
         if gave_up:
             await self._finish(mail.id, status=FAILED, last_error=error)
         else:

@@ -26,9 +26,11 @@ from server.invitations import (
     InvitationError,
     IssuedSecrets,
     RateLimiter,
+    compose_invitation_mail,
     create_invitation,
     queue_due_reminders,
     reminder_hook,
+    reschedule,
     resend,
     revoke,
     verify_link,
@@ -36,6 +38,7 @@ from server.invitations import (
 )
 from server.mail import Mailer, MailSender, SenderOptions
 from server.settings import Settings
+from server.templates import load_template
 from tests.smtpserver import SmtpServer, wait_until
 
 NOW = dt.datetime(2026, 11, 30, 3, 0, tzinfo=dt.UTC)
@@ -557,6 +560,28 @@ async def test_no_reminder_for_a_cancelled_consultation_or_after_the_start(
     assert statuses == ["cancelled", "cancelled"]
 
 
+async def test_moving_a_consultation_moves_expiry_and_reminders(
+    sessions: async_sessionmaker[AsyncSession], hasher: PasswordHasher
+) -> None:
+    invited = await invite(sessions, hasher, make_settings(), reminders=(dt.timedelta(hours=1),))
+    later = START + dt.timedelta(days=7)
+    async with sessions.begin() as session:
+        consultation, _, _ = await load(session, invited)
+        consultation.starts_at = later
+        assert (
+            await reschedule(session, consultation, now=NOW, reminders=(dt.timedelta(hours=1),))
+            == 1
+        )
+    async with sessions() as session:
+        _, _, invitation = await load(session, invited)
+        reminders = (await session.scalars(select(Reminder))).all()
+        assert invitation.expires_at == later + dt.timedelta(minutes=90)
+        assert [(r.due_at, r.status) for r in reminders] == [
+            (later - dt.timedelta(hours=1), "pending")
+        ]
+        assert await verify_link(session, invited.secrets.token, now=START + dt.timedelta(days=1))
+
+
 async def test_reminders_are_only_scheduled_in_the_future(
     sessions: async_sessionmaker[AsyncSession], hasher: PasswordHasher
 ) -> None:
@@ -602,3 +627,40 @@ def test_rate_limiter_treats_an_ipv6_slash_64_as_one_client(
     limiter = RateLimiter(1, clock=FakeTime())
     assert limiter.allow(first)
     assert limiter.allow(second) is not shared
+
+
+def test_the_shipped_bereavement_template_gives_a_complete_mail() -> None:
+    template = load_template(
+        Path(__file__).resolve().parent.parent / "consult_templates" / "bereavement.toml"
+    )
+    consultation = Consultation(
+        public_id="31415926",
+        template="bereavement",
+        title="相談",
+        starts_at=START,
+        duration_minutes=60,
+    )
+    issued = IssuedSecrets(
+        participant_id=7,
+        join_id="12345678",
+        expires_at=START,
+        mailed=True,
+        passcode="246802",
+        token="t0ken",
+        link="https://madoguchi.city.example/j/t0ken",
+    )
+    composed = compose_invitation_mail(
+        consultation=consultation,
+        template=template,
+        role="heir",
+        name="山田 花子",
+        secrets=issued,
+        settings=make_settings(),
+        now=NOW,
+    )
+    assert "ご遺族" in composed.body and "Heir" in composed.body
+    assert "ID：1234 5678" in composed.body and "Passcode: 246802" in composed.body
+    for item in template.checklist:
+        assert f"・{item.ja}" in composed.body and f"- {item.en}" in composed.body
+    [ics] = composed.attachments
+    assert icalendar.Calendar.from_ical(ics.content).walk("VEVENT")
