@@ -206,9 +206,16 @@ async def resend(
     invitation = await _invitation_of(session, participant.id)
     if invitation is None:
         return await create_invitation(
-            session, participant, consultation, template, settings,
-            mailer=mailer, hasher=hasher, now=now, reminders=reminders,
-        )  # fmt: skip
+            session,
+            participant,
+            consultation,
+            template,
+            settings,
+            mailer=mailer,
+            hasher=hasher,
+            now=now,
+            reminders=reminders,
+        )
     token, passcode = _new_token(), _new_passcode()
     invitation.token_hash = _token_hash(token)
     invitation.passcode_hash = await _hash(hasher, passcode)

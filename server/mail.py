@@ -299,19 +299,20 @@ class MailSender:
         gave_up = mail.attempts >= self._options.max_attempts or _permanent(exc)
         # the id, not the address: logs should not collect residents' addresses
         log.warning("mail %s, attempt %s: %s", mail.id, mail.attempts, error)
-        if gave_up:
-            await self._finish(mail.id, status=FAILED, last_error=error)
-        else:
+        values: dict[str, Any] = {"status": FAILED, "last_error": error}
+        if not gave_up:
             retry_at = self._clock() + self._options.backoff(mail.attempts)
-            await self._finish(mail.id, status=QUEUED, last_error=error, next_attempt_at=retry_at)
+            values = {"status": QUEUED, "last_error": error, "next_attempt_at": retry_at}
+        # only while still queued: staff may have cancelled it (revoke, resend) meanwhile
+        await self._finish(mail.id, only_if_queued=True, **values)
 
-    async def _finish(self, mail_id: int, **values: Any) -> None:
+    async def _finish(self, mail_id: int, *, only_if_queued: bool = False, **values: Any) -> None:
+        query = update(Mail).where(Mail.id == mail_id)
+        if only_if_queued:
+            query = query.where(Mail.status == QUEUED)
         async with self._sessions.begin() as session:
             await session.execute(
-                update(Mail)
-                .where(Mail.id == mail_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
+                query.values(**values).execution_options(synchronize_session=False)
             )
 
 

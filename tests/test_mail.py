@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import icalendar
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from server.db.engine import make_engine, make_sessionmaker
@@ -259,3 +260,20 @@ async def test_close_is_idempotent_and_a_closed_sender_does_not_restart(
 )
 def test_backoff_doubles_after_each_failure_up_to_the_maximum(attempts: int, seconds: int) -> None:
     assert SenderOptions().backoff(attempts) == dt.timedelta(seconds=seconds)
+
+
+async def test_a_mail_cancelled_while_its_send_fails_stays_cancelled(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    mail_id = await queue_one(sessions)
+
+    class CancelledMidSend(MailSender):
+        async def _send_smtp(self, message: EmailMessage) -> None:
+            async with sessions.begin() as session:
+                await session.execute(update(Mail).values(status="cancelled"))
+            raise ConnectionRefusedError("the server went away")
+
+    sender = CancelledMidSend(sessions, smtp_settings(1), options=FAST)
+    assert await sender.run_once() == 1
+    assert (await mail_row(sessions, mail_id)).status == "cancelled"
+    assert await sender.run_once() == 0
