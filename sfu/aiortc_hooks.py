@@ -270,6 +270,18 @@ def dtls_transport(pc: RTCPeerConnection) -> Any | None:
     return transceivers[0].receiver.transport if transceivers else None
 
 
+def answer_as_dtls_server(pc: RTCPeerConnection, offer: Any) -> None:
+    """Answer `a=setup:passive` to an `actpass` offer: the SFU is the DTLS server.
+
+    aiortc would answer `active`, and as DTLS client it offers only ECDSA suites (some peers
+    then fail); as server it also sees the client's close_notify reliably.
+    """
+    dtls = dtls_transport(pc)
+    roles = {media.dtls.role for media in offer.media if media.dtls is not None}
+    if dtls is not None and dtls._role == "auto" and roles <= {"auto"}:
+        dtls._set_role("server")
+
+
 class RtpSink:
     """Protects and sends RTP / RTCP on a DTLS transport's selected pair, synchronously.
 

@@ -25,7 +25,9 @@ class NackTracker:
             self.missing.discard(seq)
             return []
         new = []
-        if 1 < delta <= MAX_MISSING:
+        if delta > MAX_MISSING:
+            self.missing.clear()  # the stream restarted: old gaps are not worth repairing
+        elif delta > 1:
             new = [(self.max_seq + i) & 0xFFFF for i in range(1, delta)]
             self.missing.update(new)
         self.max_seq = seq

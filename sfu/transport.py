@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SENDING = ("sendonly", "sendrecv")
+CONNECT_TIMEOUT = 30.0  # seconds from the first negotiation to a connected peer
 
 
 class Transport:
@@ -66,6 +67,7 @@ class Transport:
         self._by_mid: dict[str, Producer] = {}
         self._pending: list[Consumer] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connect_timer: asyncio.TimerHandle | None = None
 
     @property
     def connection_state(self) -> str:
@@ -87,6 +89,7 @@ class Transport:
             self._check_offer(description)
             self._learn_receive_codecs(description)
             await self._set_remote(sdp, "offer")
+            hooks.answer_as_dtls_server(self._pc, description)
             added = self._sync_producers(description)
             answer = await self._pc.createAnswer()
             await self._set_local(answer)
@@ -219,6 +222,8 @@ class Transport:
         for producer in list(self.producers.values()):
             await producer.close()
         self._pending = []
+        if self._connect_timer is not None:
+            self._connect_timer.cancel()
         await self._pc.close()
         for task in list(self._tasks):
             if task is not asyncio.current_task():
@@ -306,6 +311,15 @@ class Transport:
         hooks.use_ice_addresses(self._pc, self._config)
         await self._pc.setLocalDescription(description)
         self._bind_sink()
+        if self._connect_timer is None and self._pc.connectionState != "connected":
+            # a peer that vanishes while connecting would otherwise linger forever
+            loop = asyncio.get_running_loop()
+            self._connect_timer = loop.call_later(CONNECT_TIMEOUT, self._on_connect_timeout)
+
+    def _on_connect_timeout(self) -> None:
+        if not self.closed and self._pc.connectionState != "connected":
+            logger.info("peer %s did not connect in %s s: closing", self.peer_id, CONNECT_TIMEOUT)
+            self._spawn(self.close())
 
     def _bind_sink(self) -> None:
         dtls = hooks.dtls_transport(self._pc)

@@ -1,0 +1,125 @@
+"""Every aiortc / aioice internal sfu.aiortc_hooks relies on: these fail if aiortc changes."""
+
+import inspect
+
+import aioice
+import aiortc
+import pytest
+from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+
+from sfu import SfuConfig
+from sfu import aiortc_hooks as hooks
+
+from .peers import Publisher, Subscriber, SyntheticVideoTrack, client_pc, wait_for
+
+
+def test_pinned_versions() -> None:
+    assert aiortc.__version__ == hooks.AIORTC_VERSION
+    assert aioice.__version__ == hooks.AIOICE_VERSION
+    hooks.check_versions()
+
+
+def test_sender_internals_exist() -> None:
+    source = inspect.getsource(RTCRtpSender)
+    for name in ("_run_rtp", "_run_rtcp", "_handle_rtcp_packet", "send", "stop"):
+        assert callable(getattr(RTCRtpSender, name)), name
+    # send() starts the loops through self._run_rtp / self._run_rtcp (so instances can
+    # override them) and stop() waits for these four events
+    assert "self._run_rtp(" in source and "self._run_rtcp()" in source
+    for event in ("rtp_started", "rtp_exited", "rtcp_started", "rtcp_exited", "started"):
+        assert f"self.__{event}" in source, event
+    assert "self._ssrc = " in source and "self._rtx_ssrc = " in source
+    assert "self._stream_id" in source and "self._track_id" in source
+
+
+def test_receiver_internals_exist() -> None:
+    source = inspect.getsource(RTCRtpReceiver)
+    assert "async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int)" in source
+    assert "async def _handle_rtcp_packet(self, packet: AnyRtcpPacket)" in source
+    assert "async def receive(self, parameters: RTCRtpReceiveParameters)" in source
+
+
+def test_dtls_transport_routes_to_overridable_handlers() -> None:
+    source = inspect.getsource(RTCDtlsTransport)
+    assert "await receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in source
+    assert "await recipient._handle_rtcp_packet(packet)" in source
+    assert "self._tx_srtp" in source and ".protect_rtcp(" in source
+    for name in ("_register_rtp_receiver", "_unregister_rtp_receiver"):
+        assert hasattr(RTCDtlsTransport, name), name
+    assert "self.ssrc_table" in inspect.getsource(RtpRouter)
+
+
+def test_transceiver_and_codec_internals_exist() -> None:
+    assert "self._codecs" in inspect.getsource(RTCRtpTransceiver)
+    assert callable(hooks.aiortc_pc.find_common_codecs)
+    assert "transceiver.sender._stream_id" in inspect.getsource(hooks.aiortc_pc)
+
+
+def test_aioice_internals_exist() -> None:
+    connection = aioice.Connection(ice_controlling=False)
+    for name in ("_nominated", "_protocols", "_local_candidates", "_components"):
+        assert hasattr(connection, name), name
+    assert connection._local_candidates_start is False
+    assert connection._local_candidates_end is False
+    params = inspect.signature(connection.get_component_candidates).parameters
+    assert list(params)[:2] == ["component", "addresses"]
+    assert "self.transport.sendto" in inspect.getsource(aioice.ice.StunProtocol)
+
+
+async def test_loopback_candidate_in_the_configured_port_range() -> None:
+    pc = client_pc()
+    try:
+        pc.addTransceiver("video", direction="recvonly")
+        config = SfuConfig(udp_port_min=45000, udp_port_max=45010)
+        hooks.use_ice_addresses(pc, config)
+        await pc.setLocalDescription(await pc.createOffer())
+        candidates = [
+            line for line in pc.localDescription.sdp.splitlines() if "a=candidate" in line
+        ]
+        assert len(candidates) == 1
+        fields = candidates[0].split()
+        assert fields[4] == "127.0.0.1" and 45000 <= int(fields[5]) <= 45010
+        assert "stun.l.google.com" not in pc.localDescription.sdp
+    finally:
+        await pc.close()
+
+
+async def test_announced_address_replaces_the_bound_one_in_the_candidate() -> None:
+    pc = client_pc()
+    try:
+        pc.addTransceiver("audio", direction="recvonly")
+        hooks.use_ice_addresses(pc, SfuConfig(announced_addresses=("198.51.100.7",)))
+        await pc.setLocalDescription(await pc.createOffer())
+        assert " 198.51.100.7 " in pc.localDescription.sdp
+        assert " 127.0.0.1 " not in pc.localDescription.sdp
+    finally:
+        await pc.close()
+
+
+async def test_forwarding_path_bypasses_aiortc_decoders_and_encoders() -> None:
+    from sfu import Router
+
+    router = Router()
+    publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        await viewer.subscribe(*publisher.producers)
+        await wait_for(lambda: viewer.total("video") >= 5, 10, "frames")
+        receiver = publisher.producers[0]._transceiver.receiver
+        assert receiver._RTCRtpReceiver__decoder_thread is None  # nothing decoded at the SFU
+        consumer = next(iter(viewer.transport.consumers.values()))  # type: ignore[union-attr]
+        assert consumer.transceiver.sender._RTCRtpSender__encoder is None  # nor encoded
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(ValueError):
+        SfuConfig(ice_addresses=())
+    with pytest.raises(ValueError):
+        SfuConfig(udp_port_min=5000, udp_port_max=4000)
+    with pytest.raises(ValueError):
+        SfuConfig(announced_addresses=("a", "b"))

@@ -1,0 +1,118 @@
+"""NACK repair in both directions, sender reports, bandwidth estimates."""
+
+from typing import Any
+
+from sfu import Router
+
+from .peers import Publisher, Subscriber, SyntheticVideoTrack, ToneTrack, wait_for
+
+
+class DroppingSink:
+    """Wraps a transport's sink and drops every `every`-th first transmission."""
+
+    def __init__(self, sink: Any, every: int) -> None:
+        self.sink, self.every, self.count, self.dropped = sink, every, 0, 0
+        self.seen: set[bytes] = set()
+
+    def send_rtp(self, data: bytes) -> bool:
+        key = data[2:4] + data[8:12]  # sequence number and SSRC
+        if key not in self.seen:
+            self.seen.add(key)
+            self.count += 1
+            if self.count % self.every == 0:
+                self.dropped += 1
+                return True  # pretend it left: the receiver must notice the gap
+        return bool(self.sink.send_rtp(data))
+
+    def send_rtcp(self, data: bytes) -> bool:
+        return bool(self.sink.send_rtcp(data))
+
+
+async def test_packets_dropped_towards_a_subscriber_are_recovered_by_nack() -> None:
+    router = Router()
+    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        consumers = await viewer.subscribe(*publisher.producers)
+        dropper = DroppingSink(consumers[0]._sink, every=7)
+        consumers[0]._sink = dropper
+        await wait_for(
+            lambda: consumers[0].packets_retransmitted >= 5 and viewer.total("video") >= 30,
+            10,
+            "NACKed packets to be retransmitted from the cache",
+        )
+        assert consumers[0].nacks_received > 0
+        assert dropper.dropped > 0
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
+
+
+async def test_packets_lost_from_the_publisher_are_nacked_and_repaired() -> None:
+    router = Router()
+    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        producer = publisher.producers[0]
+        await viewer.subscribe(producer)
+        await wait_for(lambda: viewer.total("video") >= 5, 10, "first frames")
+        receiver = producer._transceiver.receiver
+        original = receiver._handle_rtp_packet
+        state = {"n": 0, "dropped": 0}
+
+        async def lossy(packet: Any, arrival_time_ms: int) -> None:
+            state["n"] += 1
+            if state["n"] % 9 == 0 and state["dropped"] < 20:
+                state["dropped"] += 1
+                return
+            await original(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = lossy
+        await wait_for(lambda: state["dropped"] >= 20, 10, "20 packets dropped")
+        await wait_for(lambda: producer.nacks_sent >= 5, 5, "NACKs to the publisher")
+        # the publisher's retransmissions fill the gaps the SFU saw
+        await wait_for(
+            lambda: producer._nacks is not None and not producer._nacks.missing, 5, "repair"
+        )
+        frames = viewer.total("video")
+        await wait_for(lambda: viewer.total("video") >= frames + 15, 5, "video carries on")
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
+
+
+async def test_subscribers_get_sender_reports_and_the_publisher_gets_remb() -> None:
+    router = Router()
+    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
+    try:
+        await publisher.publish(SyntheticVideoTrack(), ToneTrack())
+        rembs: list[Any] = []
+        sender = next(t.sender for t in publisher.pc.getTransceivers() if t.kind == "video")
+        original = sender._handle_rtcp_packet
+
+        async def spy(packet: Any) -> None:
+            if getattr(packet, "fmt", None) == 15:  # PSFB application layer: REMB
+                rembs.append(packet)
+            await original(packet)
+
+        sender._handle_rtcp_packet = spy
+        consumers = await viewer.subscribe(*publisher.producers)
+        video = next(c for c in consumers if c.kind == "video")
+        await wait_for(lambda: video.remb_bps > 0, 10, "a REMB from the subscriber")
+        await wait_for(lambda: bool(rembs), 3, "the SFU to pass the estimate to the publisher")
+        # aiortc's receiver records each sender report as remote-outbound-rtp stats
+        await wait_for(lambda: _remote_outbound(viewer) >= 2, 10, "SRs on both streams")
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
+
+
+def _remote_outbound(viewer: Subscriber) -> int:
+    count = 0
+    for transceiver in viewer.pc.getTransceivers():
+        stats = transceiver.receiver._RTCRtpReceiver__stats
+        count += sum(1 for s in stats.values() if s.type == "remote-outbound-rtp")
+    return count
