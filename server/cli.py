@@ -45,7 +45,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ssl_context.load_cert_chain(settings.tls_cert, settings.tls_key)
     app = create_app(settings)
-    # DEMO-HOOK
+    if args.demo:
+        from server.demo import print_demo_on_startup
+
+        app.on_startup.append(print_demo_on_startup)
     print(f"Madoguchi on {settings.base_url}/  (Ctrl+C stops)", flush=True)
     web.run_app(
         app,

@@ -12,6 +12,8 @@ from sqlalchemy.orm import selectinload
 
 from server.db.models import Consultation, Event, Identity, Participant
 from server.errors import ApiError, bad_request, not_found
+from server.invitations import create_invitation
+from server.settings import Settings
 from server.templates import Template
 
 TIME_EXAMPLE = "2026-12-01T10:00:00+09:00"
@@ -173,3 +175,15 @@ async def log_event(
     session.add(
         Event(consultation_id=consultation.id, kind=kind, participant_id=participant_id, data=data)
     )
+
+
+async def invite(
+    session: AsyncSession,
+    participant: Participant,
+    consultation: Consultation,
+    template: Template,
+    settings: Settings,
+) -> dict[str, str]:
+    """Issue the participant's link, ID and passcode (mailed if they have an email address)."""
+    issued = await create_invitation(session, participant, consultation, template, settings)
+    return {"link": issued.link, "join_id": issued.join_id, "passcode": issued.passcode}

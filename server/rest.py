@@ -235,6 +235,37 @@ async def get_consultation(request: web.Request) -> web.Response:
     return web.json_response(body)
 
 
+@routes.post("/api/consultations/{id}/participants")
+async def add_participant(request: web.Request) -> web.Response:
+    """Add a participant with a role; returns their join link, ID and passcode once."""
+    current_staff(request)
+    body = await read_json(request)
+    role = field(body, "role", str)
+    name = field(body, "name", str, required=False) or ""
+    email = field(body, "email", str, required=False) or ""
+    display_name = field(body, "display_name", str, required=False) or ""
+    if email and ("@" not in email or len(email) > 320 or any(c.isspace() for c in email)):
+        raise bad_request("email is not a valid address", "email")
+    settings = request.app[SETTINGS]
+    async with request.app[DB].begin() as session:
+        consultation = await svc.get_consultation(session, request.match_info["id"])
+        template = template_of(request, consultation.template)
+        participant = await svc.add_participant(
+            session,
+            consultation,
+            template,
+            role,
+            name=name,
+            email=email,
+            display_name=display_name,
+        )
+        secrets_ = await svc.invite(session, participant, consultation, template, settings)
+        await session.refresh(participant, ["identity", "invitation"])
+        result = participant_json(participant, template)
+    result["join"] = secrets_
+    return web.json_response(result, status=201)
+
+
 @routes.post("/api/consultations/{id}/cancel")
 async def cancel(request: web.Request) -> web.Response:
     """Cancel a consultation."""

@@ -85,3 +85,44 @@ def test_self_signed_certificate_is_made_once(tmp_path: Path) -> None:
     ).stdout
     assert "IP Address:192.0.2.10" in text
     assert "DNS:localhost" in text
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_serve_on_a_fresh_data_dir_answers_and_prints_the_demo(tmp_path: Path) -> None:
+    import urllib.request
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_")}
+    env.update({"MADOGUCHI_DATA_DIR": str(tmp_path / "data"), "MADOGUCHI_PORT": str(port)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--demo"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Mail outbox:"):
+                break
+        output = "".join(lines)
+        assert "=== Demo consultations ===" in output, output
+        assert output.count(f"http://127.0.0.1:{port}/j/") == 4  # staff, 2 heirs, chair
+        assert "参加者 1 (resident, anonymous)" in output
+        assert "passcode" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

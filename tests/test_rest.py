@@ -119,3 +119,82 @@ async def test_malformed_json_is_a_clear_error(staff_client: Client) -> None:
 async def test_unknown_consultation_is_404(staff_client: Client) -> None:
     response = await staff_client.get("/api/consultations/00000000")
     assert response.status == 404
+
+
+async def create(client: Client, template: str, title: str = "テスト") -> str:
+    body = {"template": template, "title": title, "starts_at": "2026-12-01T10:00:00+09:00"}
+    response = await client.post("/api/consultations", json=body)
+    assert response.status == 201, await response.text()
+    return str((await response.json())["id"])
+
+
+async def test_adding_participants_returns_their_secrets_once(staff_client: Client) -> None:
+    cid = await create(staff_client, "bereavement")
+    response = await staff_client.post(
+        f"/api/consultations/{cid}/participants",
+        json={"role": "heir", "name": "山田 花子", "email": "hanako@example.org"},
+    )
+    assert response.status == 201, await response.text()
+    heir = await response.json()
+    assert heir["display_name"] == "山田 花子"
+    assert heir["join"]["link"].startswith("http://127.0.0.1:8080/j/")
+    assert len(heir["join"]["passcode"]) >= 6
+    detail = await (await staff_client.get(f"/api/consultations/{cid}")).json()
+    [listed] = detail["participants"]
+    assert listed["email"] == "hanako@example.org"
+    assert listed["invitation"]["join_id"] == heir["join"]["join_id"]
+    # the secrets are shown once: never in a later response
+    assert heir["join"]["passcode"] not in str(detail)
+    assert heir["join"]["link"].rsplit("/", 1)[1] not in str(detail)
+
+
+async def test_anonymous_residents_get_numbered_pseudonyms(staff_client: Client) -> None:
+    cid = await create(staff_client, "public_hearing")
+    names = []
+    for who in ("田中 太郎", "鈴木 次郎"):
+        response = await staff_client.post(
+            f"/api/consultations/{cid}/participants", json={"role": "resident", "name": who}
+        )
+        assert response.status == 201, await response.text()
+        names.append((await response.json())["display_name"])
+    assert names == ["参加者 1", "参加者 2"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "field"),
+    [
+        ({"role": "hier"}, 400, "invalid", "role"),
+        ({"role": "heir", "email": "not an address"}, 400, "invalid", "email"),
+        ({"role": "heir", "display_name": "x" * 101}, 400, "invalid", "display_name"),
+        ({}, 400, "invalid", "role"),
+    ],
+)
+async def test_invalid_participant_is_refused(
+    staff_client: Client, body: dict[str, Any], status: int, code: str, field: str
+) -> None:
+    cid = await create(staff_client, "bereavement")
+    response = await staff_client.post(f"/api/consultations/{cid}/participants", json=body)
+    assert response.status == status
+    error = await error_of(response)
+    assert (error["code"], error.get("field")) == (code, field)
+
+
+async def test_role_limit_from_the_template(staff_client: Client) -> None:
+    cid = await create(staff_client, "bereavement")
+    statuses = [
+        (
+            await staff_client.post(f"/api/consultations/{cid}/participants", json={"role": "heir"})
+        ).status
+        for _ in range(7)
+    ]
+    assert statuses == [201] * 6 + [409]
+
+
+async def test_no_participants_join_a_cancelled_consultation(staff_client: Client) -> None:
+    cid = await create(staff_client, "legal")
+    await staff_client.post(f"/api/consultations/{cid}/cancel")
+    response = await staff_client.post(
+        f"/api/consultations/{cid}/participants", json={"role": "citizen"}
+    )
+    assert response.status == 409
+    assert (await error_of(response))["code"] == "consultation_closed"
