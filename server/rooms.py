@@ -40,8 +40,10 @@ class Media(Protocol):
     async def gone(self, member: Member) -> None:
         """The member's connection dropped or they left: close their transport."""
 
-    async def offer(self, member: Member, sdp: str, sources: dict[str, str]) -> str:
-        """The client's offer; returns the answer."""
+    async def offer(
+        self, member: Member, sdp: str, sources: dict[str, str], reply: Callable[[str], None]
+    ) -> None:
+        """The client's offer; `reply` sends the answer before any server offer follows."""
 
     async def answer(self, member: Member, sdp: str) -> None:
         """The client's answer to the server's last offer."""
@@ -65,7 +67,9 @@ class NoMedia:
     async def gone(self, member: Member) -> None:
         pass
 
-    async def offer(self, member: Member, sdp: str, sources: dict[str, str]) -> str:
+    async def offer(
+        self, member: Member, sdp: str, sources: dict[str, str], reply: Callable[[str], None]
+    ) -> None:
         raise RoomError("media_unavailable", "this server has no SFU")
 
     async def answer(self, member: Member, sdp: str) -> None:
@@ -209,7 +213,14 @@ class Rooms:
         live = self.live.get(consultation.id)
         if live is not None and not live.closed:
             return live
-        public = {"id": consultation.public_id, "title": consultation.title}
+        public = {
+            "id": consultation.public_id,
+            "title": consultation.title,
+            # the lobby and the room show when it is and what to have at hand
+            "starts_at": consultation.starts_at.isoformat(),
+            "ends_at": consultation.ends_at.isoformat(),
+            "checklist": [{"ja": item.ja, "en": item.en} for item in template.checklist or ()],
+        }
         live = LiveRoom(
             consultation.id, public, template, self.db, self.media_factory, self._forget
         )

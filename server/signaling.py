@@ -14,14 +14,14 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
-from server import admission
+from server import admission, media
 from server.auth import STAFF_SESSION, StaffSession
 from server.consultations import get_consultation
 from server.db.models import Consultation, Participant
 from server.errors import ApiError
 from server.room import KINDS, Member, Message, RoomError
 from server.rooms import ROOMS, LiveRoom, Media, MediaFactory, NoMedia, Rooms
-from server.state import DB, TEMPLATES
+from server.state import DB, SETTINGS, TEMPLATES
 from server.templates import Role
 
 log = logging.getLogger(__name__)
@@ -464,8 +464,12 @@ async def on_offer(conn: Connection, body: dict[str, Any], ref: Any) -> None:
     for mid, source in sources.items():
         if source not in SOURCES or len(mid) > 32:
             raise bad_field("sources", "sources must map mids to mic, camera or screen")
-    answer = await live.media.offer(member, sdp, dict(sources))
-    conn.reply({"type": "answer", "sdp": answer}, ref)
+    await live.media.offer(
+        member,
+        sdp,
+        dict(sources),
+        lambda answer: conn.reply({"type": "answer", "sdp": answer}, ref),
+    )
 
 
 async def on_answer(conn: Connection, body: dict[str, Any], ref: Any) -> None:
@@ -607,12 +611,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def _no_media(live: LiveRoom) -> Media:
+def no_media(live: LiveRoom) -> Media:
+    """A media factory for servers (and tests) without an SFU."""
     return NoMedia()
 
 
 async def _rooms(app: web.Application) -> AsyncIterator[None]:
-    factory = app.get(MEDIA_FACTORY, _no_media)
+    factory = app.get(MEDIA_FACTORY) or media.factory(app[SETTINGS])
     app[ROOMS] = Rooms(app[DB], factory)
     yield
     await app[ROOMS].close_all()

@@ -13,11 +13,13 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiortc import MediaStreamTrack, RTCSessionDescription
 from argon2 import PasswordHasher
 
 from server.consultations import add_participant, create_consultation
 from server.db.models import Invitation
 from server.state import DB, TEMPLATES
+from tests.sfu.peers import client_pc, set_local
 
 Message = dict[str, Any]
 # cheap argon2 for tests: the server verifies any argon2 hash with its own parameters
@@ -210,3 +212,73 @@ def credentials(invitee: Invitee, via: str = "passcode") -> Message:
     if via == "link":
         return {"via": "link", "token": invitee.token}
     return {"via": "passcode", "join_id": invitee.join_id, "passcode": invitee.passcode}
+
+
+class MediaPeer:
+    """A participant's aiortc peer connection to the SFU, negotiated over a SignalingClient.
+
+    Receivers count RTP packets per sending participant and drop them (no decoding), so that
+    one test process can stand for many participants.
+    """
+
+    def __init__(self, client: SignalingClient) -> None:
+        self.client = client
+        self.pc = client_pc()
+        self.packets: dict[tuple[str, str], int] = {}  # (participant id, kind) -> packets
+        self.offers = 0
+        self._tracks: dict[str, Message] = {}  # mid -> track info from the server
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, sources: dict[str, MediaStreamTrack]) -> None:
+        """Publish `sources` (mic / camera / screen -> track), then answer server offers."""
+        by_source = {}
+        for source, track in sources.items():
+            by_source[source] = self.pc.addTransceiver(track, direction="sendonly")
+        if not sources:
+            self.pc.addTransceiver("audio", direction="recvonly")
+        await set_local(self.pc, await self.pc.createOffer())
+        mids = {t.mid: source for source, t in by_source.items()}
+        reply = await self.client.request(
+            {"type": "offer", "sdp": self.pc.localDescription.sdp, "sources": mids}, "answer"
+        )
+        assert reply["type"] == "answer", reply
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+        self._task = asyncio.create_task(self._answer_offers())
+
+    async def _answer_offers(self) -> None:
+        while True:
+            offer = await self.client.wait("offer", within=3600)
+            for track in offer["tracks"]:
+                self._tracks[track["mid"]] = track
+            await self.pc.setRemoteDescription(
+                RTCSessionDescription(sdp=offer["sdp"], type="offer")
+            )
+            for transceiver in self.pc.getTransceivers():
+                self._count(transceiver)
+            await set_local(self.pc, await self.pc.createAnswer())
+            await self.client.send({"type": "answer", "sdp": self.pc.localDescription.sdp})
+            self.offers += 1
+
+    def _count(self, transceiver: Any) -> None:
+        receiver = transceiver.receiver
+        if getattr(receiver, "_madoguchi_counting", False):
+            return
+        receiver._madoguchi_counting = True
+        mid = transceiver.mid
+
+        async def count(packet: Any, arrival_time_ms: int) -> None:
+            track = self._tracks.get(mid)
+            if track is not None:
+                key = (track["participant"], track["kind"])
+                self.packets[key] = self.packets.get(key, 0) + 1
+
+        receiver._handle_rtp_packet = count
+
+    def received(self, participant: str, kind: str = "audio") -> int:
+        """Packets received so far from one participant."""
+        return self.packets.get((participant, kind), 0)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self.pc.close()
