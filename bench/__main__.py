@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -21,12 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from . import report
+from .join import measure_join
 from .netns import Netns, NetnsError
 from .runner import Options, Placement, run_point
 from .systems import JanusSystem, RelaySystem, System
 
 FULL_SUBSCRIBERS = [1, 10, 50, 100, 200, 300, 350]
 QUICK_SUBSCRIBERS = [1, 4]
+FULL_ROOMS, QUICK_ROOMS = [1, 2, 4, 6, 8, 10, 12, 16, 20], [1]
+PARTIES = 6
+LOSS_LIMIT = 0.005
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -89,6 +94,59 @@ async def sweep(
     return runs, stopped
 
 
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r.get(key) or 0 for r in runs))
+
+
+async def meetings(
+    system: System, counts: list[int], reps: int, where: Placement, opts: Options, say: Any
+) -> dict[str, Any]:
+    """Concurrent 6-party meetings, growing until loss reaches 0.5 % (Madoguchi only)."""
+    rows, runs = [], []
+    capacity, limit = 0, ""
+    for k in counts:
+        recs = []
+        for rep in range(reps):
+            rec = await run_point(
+                system,
+                k * PARTIES,
+                rep,
+                where,
+                opts,
+                extra=["--rooms", str(k), "--parties", str(PARTIES)],
+            )
+            rec["rooms"] = k
+            say("meetings " + report.one_line(rec))
+            recs.append(rec)
+        runs += recs
+        ok = [r for r in recs if r["status"] == "ok" and r.get("loss") is not None]
+        row = {"rooms": k, "ok": len(ok)}
+        if ok:
+            expected_streams = k * PARTIES * (PARTIES - 1) * 2
+            row.update(
+                server_cores=round(_median(ok, "server_cores"), 3),
+                us_per_packet=round(_median(ok, "server_us_per_packet"), 1),
+                loss_pct=round(_median(ok, "loss") * 100, 3),
+                generator_drops=int(_median(ok, "generator_udp_drops")),
+                generator_cpu=round(_median(ok, "generator_cpu"), 2),
+                streams=f"{int(_median(ok, 'streams_receiving'))} / {expected_streams}",
+            )
+        rows.append(row)
+        if not ok:
+            limit = f"runs failed at {k}: {recs[0].get('error', '')}"[:300]
+            break
+        if row["loss_pct"] >= LOSS_LIMIT * 100 or _median(ok, "failed") > 0:
+            limit = f"{row['loss_pct']} % loss at {k} meetings"
+            if row["generator_drops"] > 0 or row["generator_cpu"] > 0.9:
+                limit += " (the load generator was saturated: its socket drops or CPU)"
+            break
+        capacity = k
+        if row["generator_cpu"] > 0.9:
+            limit = f"stopped at {k}: the load generator's core is saturated"
+            break
+    return {"rows": rows, "capacity": capacity, "limit": limit, "runs": runs}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     say = lambda text: print(text, flush=True)  # noqa: E731
     opts = Options(
@@ -131,6 +189,17 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     results["meta"].setdefault("versions", {})[system.name] = system.version()
             runs, stopped = await sweep(systems, points, args.reps, where, opts, say)
             results["runs"], results["stopped"] = runs, stopped
+            madoguchi = next((s for s in systems if s.name == "madoguchi"), None)
+            scenarios: dict[str, Any] = {}
+            if madoguchi is None:
+                scenarios["meetings"] = scenarios["join"] = {"skipped": "Madoguchi not run"}
+            else:
+                rooms = [int(v) for v in args.rooms.split(",")]
+                scenarios["meetings"] = await meetings(
+                    madoguchi, rooms, args.reps, where, opts, say
+                )
+                scenarios["join"] = await measure_join(madoguchi, args.joins, where, opts, say)
+            results["scenarios"] = scenarios
             results["summary"] = report.summarize(results)
         finally:
             for system in all_systems_started:
@@ -152,6 +221,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small version of everything (< 2 min)")
     p.add_argument("--systems", default="madoguchi,janus,relay")
     p.add_argument("--subscribers", default=None, help="comma-separated subscriber counts")
+    p.add_argument("--rooms", default=None, help="comma-separated counts of 6-party meetings")
+    p.add_argument("--joins", type=int, default=None, help="browser joins to time")
     p.add_argument("--reps", type=int, default=None, help="repetitions of each point (>= 3)")
     p.add_argument("--warmup", type=float, default=None)
     p.add_argument("--duration", type=float, default=None, help="seconds measured per run")
@@ -165,6 +236,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = {
         "subscribers": ",".join(map(str, QUICK_SUBSCRIBERS if quick else FULL_SUBSCRIBERS)),
         "reps": 1 if quick else 3,
+        "rooms": ",".join(map(str, QUICK_ROOMS if quick else FULL_ROOMS)),
+        "joins": 2 if quick else 10,
         "warmup": 1.5 if quick else 3.0,
         "duration": 3.0 if quick else 10.0,
         "connect_timeout": 20.0 if quick else 60.0,

@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Side by side"
 LOSS_LIMIT = 0.005
 LABELS = {"madoguchi": "Madoguchi", "janus": "Janus VideoRoom", "relay": "aiortc MediaRelay"}
@@ -214,6 +215,7 @@ def write_docs(results: dict[str, Any], docs: Path) -> None:
     """Replace (or append) the "## Side by side" section of docs/benchmarks.md, and the plot."""
     from .plot import plot
 
+    results = {**results, "summary": summarize(results)}
     png = docs / "benchmarks-side-by-side.png"
     plotted = plot(results, png)
     section = render_section(results, png.name if plotted else None)
@@ -231,3 +233,15 @@ def render_section(results: dict[str, Any], png: str | None) -> str:
     from .report_doc import render
 
     return render(results, png)
+
+
+def main() -> None:
+    """`python -m bench.report results.json`: rewrite the docs section from saved results."""
+    import json
+
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench/results/side-by-side.json"
+    write_docs(json.loads(path.read_text()), ROOT / "docs")
+
+
+if __name__ == "__main__":
+    main()

@@ -143,15 +143,29 @@ async def join_rooms(
     return [p for r in rooms for p in r], errors
 
 
+async def hold_for_browsers(
+    args: argparse.Namespace, driver: Any, publisher: Publisher
+) -> dict[str, Any]:
+    """Publish, hand out viewer credentials, and stay until the orchestrator stops us."""
+    await asyncio.wait_for(driver.publish(publisher), args.connect_timeout)
+    await asyncio.wait_for(publisher.connected.wait(), args.connect_timeout)
+    emit("published")
+    emit("links", joins=await driver.viewer_credentials(args.links))
+    await asyncio.sleep(args.hold)
+    return {"system": args.system, "links": args.links}
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     use_ice_address(args.ice_address)
     clip = load_clip()
     probe = LatencyProbe()
     driver = make_driver(args.system, args.url, args)
-    publisher = Publisher(clip, probe)
+    publisher = Publisher(clip, probe, live=args.live_publisher)
     subs: list[Subscriber] = []
     try:
         await asyncio.wait_for(driver.open(), args.connect_timeout)
+        if args.links:
+            return await hold_for_browsers(args, driver, publisher)
         t0 = time.monotonic()
         joiner: Callable[..., Awaitable[tuple[list[Subscriber], list[str]]]]
         joiner = join_rooms if args.rooms else join_viewers
@@ -252,6 +266,9 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10)
     p.add_argument("--connect-timeout", type=float, default=60)
     p.add_argument("--parallel", type=int, default=16)
+    p.add_argument("--live-publisher", action="store_true", help="encode video live (PLI works)")
+    p.add_argument("--links", type=int, default=0, help="madoguchi: hand out N viewer logins")
+    p.add_argument("--hold", type=float, default=300, help="with --links: seconds to stay")
     args = p.parse_args()
     try:
         result = asyncio.run(run(args))

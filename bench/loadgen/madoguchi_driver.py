@@ -160,6 +160,10 @@ class MadoguchiDriver:
         peer.on_offer = subscriber.answer
         await peer.first_answer_sent.wait()
 
+    async def viewer_credentials(self, count: int) -> list[dict[str, Any]]:
+        """ID and passcode of `count` new residents, for browsers to join with."""
+        return [await self._participant("resident") for _ in range(count)]
+
     async def join_party(self, party: Subscriber, consultation: str, first: bool) -> Peer:
         """One party of an N-party meeting: publishes camera + mic and receives the others."""
         role = "staff" if first else "heir"

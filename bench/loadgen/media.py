@@ -203,3 +203,34 @@ class ReplayTrack(MediaStreamTrack):
         packet = EncodedPacket(data, self._index * self._step, self._time_base)
         self._index += 1
         return packet
+
+
+class LiveVideoTrack(MediaStreamTrack):
+    """Raw frames (the clip's first second, decoded) for aiortc to encode live.
+
+    Used where a keyframe must come when asked (a browser joining): a replayed clip has one
+    only every `GOP` frames, a live encoder answers the SFU's keyframe request at once.
+    """
+
+    kind = "video"
+
+    def __init__(self, clip: Clip) -> None:
+        super().__init__()
+        codec = av.CodecContext.create("vp8", "r")
+        self._frames = []
+        for data in clip.video[:FPS]:
+            self._frames.extend(codec.decode(av.Packet(data)))
+        self._index = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.VideoFrame:  # type: ignore[override]
+        if self._start is None:
+            self._start = time.monotonic()
+        delay = self._start + self._index / FPS - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        frame = self._frames[self._index % len(self._frames)]
+        frame.pts = self._index * (90_000 // FPS)
+        frame.time_base = fractions.Fraction(1, 90_000)
+        self._index += 1
+        return frame

@@ -26,7 +26,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
-from .media import Clip, ReplayTrack
+from .media import Clip, LiveVideoTrack, ReplayTrack
 
 _SEQ_SSRC = struct.Struct("!2xH4xI")
 
@@ -240,11 +240,11 @@ class Subscriber:
 class Publisher:
     """The replaying publisher: VP8 + Opus from the pre-encoded clip."""
 
-    def __init__(self, clip: Clip, probe: LatencyProbe | None = None) -> None:
+    def __init__(self, clip: Clip, probe: LatencyProbe | None = None, live: bool = False) -> None:
         self.pc = new_pc()
         self.probe = probe
         self.pc.addTrack(ReplayTrack("audio", clip.audio))
-        self.pc.addTrack(ReplayTrack("video", clip.video))
+        self.pc.addTrack(LiveVideoTrack(clip) if live else ReplayTrack("video", clip.video))
         self.connected = asyncio.Event()
 
         @self.pc.on("connectionstatechange")

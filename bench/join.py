@@ -1,0 +1,207 @@
+"""Join time in a real browser: page open -> first decoded remote frame, headless Chromium.
+
+Madoguchi runs in the bench namespace with one live-encoding aiortc publisher (so that the
+SFU's keyframe request is answered at once, as a camera's encoder would). Each join is a fresh
+Chromium (own profile) opening a minimal page that speaks docs/protocol.md: join with an ID and
+passcode, answer the server's offer, show the video. The time is `performance.now()` (from the
+start of navigation) at the first `requestVideoFrameCallback` of the remote video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from .runner import GENERATOR_CORE, ROOT, SERVER_CORE, Options, Placement, Proc, spawn
+from .systems import System
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-device-for-media-stream=fps=30",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , "
+    "EXCLUDE 127.0.0.2",
+]
+PAGE = """<!doctype html><meta charset="utf-8"><title>bench join</title>
+<video id="v" autoplay muted playsinline></video>
+<script>
+const q = new URLSearchParams(location.search);
+const ws = new WebSocket(`ws://${location.host}/ws`);
+const pc = new RTCPeerConnection({iceServers: [], bundlePolicy: "max-bundle"});
+const video = document.getElementById("v");
+pc.ontrack = (e) => {
+  if (e.track.kind !== "video" || window.watching) return;
+  window.watching = true;
+  video.srcObject = new MediaStream([e.track]);
+  video.requestVideoFrameCallback(() => { window.firstFrame = performance.now(); });
+};
+ws.onopen = () => ws.send(JSON.stringify(
+  {type: "join", via: "passcode", join_id: q.get("id"), passcode: q.get("p"), ref: 1}));
+ws.onmessage = async (event) => {
+  const m = JSON.parse(event.data);
+  if (m.type === "offer") {
+    await pc.setRemoteDescription({type: "offer", sdp: m.sdp});
+    await pc.setLocalDescription(await pc.createAnswer());
+    ws.send(JSON.stringify({type: "answer", sdp: pc.localDescription.sdp}));
+  } else if (m.type === "error") {
+    window.joinError = m.code + ": " + m.message;
+  }
+};
+</script>"""
+
+
+def unavailable() -> str | None:
+    if not CHROMIUM.exists():
+        return "skipped: chromium not installed (apt-get install chromium)"
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "skipped: playwright (Python package) not installed"
+    return None
+
+
+async def _read_event(gen: Proc, kind: str, limit: float) -> dict[str, Any]:
+    assert gen.proc.stdout is not None
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        line = await asyncio.wait_for(gen.proc.stdout.readline(), deadline - time.monotonic())
+        if not line:
+            break
+        try:
+            event: dict[str, Any] = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if event.get("event") == kind:
+            return event
+        if event.get("event") == "error":
+            raise RuntimeError(event.get("message"))
+    raise RuntimeError(f"load generator gave no `{kind}`: {gen.log_tail()}")
+
+
+async def _one_join(pw: Any, executable: str, url: str, limit: float) -> float:
+    profile = tempfile.mkdtemp(prefix="madoguchi-bench-chromium-")
+    try:
+        context = await pw.chromium.launch_persistent_context(
+            profile, executable_path=executable, headless=True, args=FLAGS
+        )
+        try:
+            page = await context.new_page()
+            base = url.split("?", 1)[0]
+            await page.route(
+                base + "*", lambda route: route.fulfill(body=PAGE, content_type="text/html")
+            )
+            await page.goto(url)
+            await page.wait_for_function(
+                "window.firstFrame || window.joinError", timeout=limit * 1000
+            )
+            error = await page.evaluate("window.joinError || null")
+            if error:
+                raise RuntimeError(f"join refused: {error}")
+            return float(await page.evaluate("window.firstFrame")) / 1000
+        finally:
+            await context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def measure_join(
+    system: System, joins: int, where: Placement, opts: Options, say: Any
+) -> dict[str, Any]:
+    """Start Madoguchi and a publisher, then time `joins` browser joins one after the other."""
+    why = unavailable()
+    if why:
+        return {"skipped": why}
+    from playwright.async_api import async_playwright
+
+    workdir = opts.workdir / f"join-{int(time.time() * 1000)}"
+    workdir.mkdir(parents=True)
+    executable = str(CHROMIUM)
+    if where.netns is not None:
+        # Chromium runs in the namespace too: a wrapper that enters it and execs the browser
+        wrapper = workdir / "chromium-in-netns"
+        wrapper.write_text(f'#!/bin/sh\nexec {" ".join(where.netns.prefix())} {CHROMIUM} "$@"\n')
+        wrapper.chmod(0o755)
+        executable = str(wrapper)
+    server = gen = None
+    result: dict[str, Any] = {"joins": joins, "times_s": [], "failed": 0, "errors": []}
+    try:
+        argv, env = system.server_command(where.server_address, workdir)
+        server = await spawn(
+            where.prefix(SERVER_CORE, opts.pin) + argv, system.name, env, workdir / "server.log"
+        )
+        gen_argv = [
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            "--system",
+            system.name,
+            "--url",
+            system.url(where.server_address),
+            "--ice-address",
+            where.client_address,
+            "--live-publisher",
+            "--links",
+            str(joins),
+            "--hold",
+            "600",
+        ]
+        gen = await spawn(
+            where.prefix(GENERATOR_CORE, opts.pin) + gen_argv,
+            "loadgen",
+            {"PYTHONPATH": str(ROOT)},
+            workdir / "loadgen.log",
+            stdout_pipe=True,
+        )
+        links = (await _read_event(gen, "links", opts.connect_timeout + 30))["joins"]
+        base = system.url(where.server_address)
+        async with async_playwright() as pw:
+            for creds in links:
+                url = f"{base}/__bench_join__?id={creds['join_id']}&p={creds['passcode']}"
+                try:
+                    t = await _one_join(pw, executable, url, 20)
+                    result["times_s"].append(round(t, 3))
+                    say(f"browser join: first remote frame after {t:.3f} s")
+                except Exception as exc:  # a failed join is a result, the others go on
+                    result["failed"] += 1
+                    result["errors"].append(f"{type(exc).__name__}: {str(exc)[:200]}")
+                    say(f"browser join failed: {exc}")
+    except Exception as exc:  # the scenario fails, the bench goes on and cleans up
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        if gen is not None:
+            await gen.stop()
+        if server is not None:
+            await server.stop()
+    times = sorted(result["times_s"])
+    if times:
+        result["p50_s"] = statistics.median(times)
+        result["p90_s"] = times[min(len(times) - 1, int(0.9 * len(times)))]
+    result["chromium"] = _chromium_version()
+    return result
+
+
+def _chromium_version() -> str:
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "chromium"], capture_output=True, timeout=10
+        )
+        return f"chromium {out.stdout.decode() or 'unknown'}"
+    except (OSError, subprocess.TimeoutExpired):
+        return "chromium unknown"

@@ -1,0 +1,301 @@
+"""Markdown for the "## Side by side" section of docs/benchmarks.md, from the results JSON."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+LABELS = {"madoguchi": "Madoguchi", "janus": "Janus VideoRoom", "relay": "aiortc MediaRelay"}
+FULL_COMMAND = "sudo .venv/bin/python -m bench"
+QUICK_COMMAND = "sudo .venv/bin/python -m bench --quick"
+
+
+def _m(
+    cell: dict[str, Any], key: str, scale: float = 1.0, digits: int = 1, spread: bool = True
+) -> str:
+    s = cell.get(key)
+    if not s:
+        return "–"
+    med = f"{s['median'] * scale:.{digits}f}"
+    if spread and s["n"] > 1 and s["min"] != s["max"]:
+        return f"{med} ({s['min'] * scale:.{digits}f}–{s['max'] * scale:.{digits}f})"
+    return med
+
+
+def _per_system(summary: dict[str, Any]) -> list[str]:
+    out = []
+    for system, points in summary["table"].items():
+        out += [
+            f"#### {LABELS.get(system, system)}",
+            "",
+            "| subscribers | runs ok | server CPU µs / forwarded packet | forwarded packets/s "
+            "per core | server cores | loss % | decoded fps (full subs, min) | RSS MB | "
+            "RSS MB / subscriber | delay p50 / p99 ms | generator drops |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for n, c in sorted(points.items(), key=lambda kv: int(kv[0])):
+            runs = f"{c['ok']}" + (
+                "" if c["statuses"] == ["ok"] else f" ({', '.join(c['statuses'])})"
+            )
+            out.append(
+                f"| {n} | {runs} | {_m(c, 'server_us_per_packet')} | "
+                f"{_m(c, 'packets_per_core_second', 1, 0)} | {_m(c, 'server_cores', 1, 3)} | "
+                f"{_m(c, 'loss', 100, 3)} | {_m(c, 'min_fps')} | {_m(c, 'server_rss_mb', 1, 0)} | "
+                f"{_m(c, 'rss_mb_per_subscriber', 1, 3, spread=False)} | "
+                f"{_m(c, 'delay_ms_p50', 1, 2, False)} / {_m(c, 'delay_ms_p99', 1, 2, False)} | "
+                f"{_m(c, 'generator_udp_drops', 1, 0, False)} |"
+            )
+        out.append("")
+    return out
+
+
+def _ratio_lines(summary: dict[str, Any]) -> list[str]:
+    r = summary["ratios"]
+    names = {
+        "madoguchi_over_janus_us_per_packet": "Madoguchi / Janus, CPU per forwarded packet",
+        "madoguchi_over_janus_viewers_per_core": "Madoguchi / Janus, viewers per core",
+        "relay_over_madoguchi_cores_per_subscriber": "MediaRelay / Madoguchi, CPU per subscriber",
+    }
+    ns = sorted({int(n) for v in r.values() for n in v})
+    if not ns:
+        return ["No ratio could be formed: a system was missing at every load.", ""]
+    out = ["| ratio | " + " | ".join(f"N={n}" for n in ns) + " |", "|---|" + "---:|" * len(ns)]
+    for key, label in names.items():
+        vals = {int(k): v for k, v in r.get(key, {}).items()}
+        out.append(
+            f"| {label} | " + " | ".join(f"{vals[n]:.2f}" if n in vals else "–" for n in ns) + " |"
+        )
+    return [*out, ""]
+
+
+def _targets(summary: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    table, r = summary["table"], summary["ratios"]
+
+    def ratio(key: str, n: int) -> float | None:
+        v = r.get(key, {})
+        return v.get(n, v.get(str(n)))
+
+    def cell(system: str, n: int) -> dict[str, Any]:
+        pts = table.get(system, {})
+        return pts.get(n, pts.get(str(n), {}))
+
+    rows = []
+    for n in (100, 200):
+        v = ratio("madoguchi_over_janus_us_per_packet", n)
+        rows.append(
+            (
+                f"CPU per forwarded packet ≤ 0.5× Janus at {n} subscribers",
+                "–" if v is None else f"{v:.2f}×",
+                None if v is None else v <= 0.5,
+            )
+        )
+    vpc = [v for v in r.get("madoguchi_over_janus_viewers_per_core", {}).values()]
+    v = statistics.median(vpc) if vpc else None
+    rows.append(
+        (
+            "viewers per core ≥ 2× Janus (median over loads)",
+            "–" if v is None else f"{v:.2f}×",
+            None if v is None else v >= 2,
+        )
+    )
+    mems = [
+        c["rss_mb_per_subscriber"]["median"]
+        for n, c in table.get("madoguchi", {}).items()
+        if int(n) >= 50 and c.get("rss_mb_per_subscriber")
+    ]
+    v = max(mems) if mems else None
+    rows.append(
+        (
+            "memory per subscriber ≤ 0.35 MB (worst at ≥ 50 subscribers)",
+            "–" if v is None else f"{v:.3f} MB",
+            None if v is None else v <= 0.35,
+        )
+    )
+    rel = list(r.get("relay_over_madoguchi_cores_per_subscriber", {}).values())
+    v = min(rel) if rel else None
+    rows.append(
+        (
+            "MediaRelay / Madoguchi CPU per subscriber ≥ 100×",
+            "–" if v is None else f"{v:.0f}×",
+            None if v is None else v >= 100,
+        )
+    )
+    p50s = [
+        c["delay_ms_p50"]["median"]
+        for c in table.get("madoguchi", {}).values()
+        if c.get("delay_ms_p50")
+    ]
+    p99s = [
+        c["delay_ms_p99"]["median"]
+        for c in table.get("madoguchi", {}).values()
+        if c.get("delay_ms_p99")
+    ]
+    v = max(p50s) if p50s else None
+    rows.append(
+        (
+            "added delay p50 < 2 ms (worst load, end to end through both client stacks)",
+            "–" if v is None else f"{v:.2f} ms",
+            None if v is None else v < 2,
+        )
+    )
+    v = max(p99s) if p99s else None
+    rows.append(
+        (
+            "added delay p99 < 10 ms (worst load)",
+            "–" if v is None else f"{v:.2f} ms",
+            None if v is None else v < 10,
+        )
+    )
+    join = results.get("scenarios", {}).get("join", {})
+    v = join.get("p50_s")
+    rows.append(
+        (
+            "browser join p50 ≤ 0.8 s",
+            "–" if v is None else f"{v:.2f} s",
+            None if v is None else v <= 0.8,
+        )
+    )
+    out = ["| target | measured | met |", "|---|---:|---|"]
+    for name, value, ok in rows:
+        out.append(
+            f"| {name} | {value} | {'yes' if ok else 'not measured' if ok is None else '**no**'} |"
+        )
+    return [*out, ""]
+
+
+def _conditions(results: dict[str, Any]) -> list[str]:
+    other = [
+        r["other_load_cores"] for r in results["runs"] if r.get("other_load_cores") is not None
+    ]
+    if not other:
+        return []
+    med, top = statistics.median(other), max(other)
+    quiet = med < 0.15
+    return [
+        f"Other work on the machine during the measured windows (machine busy time minus "
+        f"server and generator): median {med:.2f} cores, at most {top:.2f} cores. "
+        + (
+            "The machine was quiet."
+            if quiet
+            else "**These figures were taken under load** from other work on the same 2 cores; "
+            "treat absolute figures as pessimistic and compare systems within this run "
+            "only."
+        ),
+        "",
+    ]
+
+
+def _meetings(results: dict[str, Any]) -> list[str]:
+    meet = results.get("scenarios", {}).get("meetings")
+    if not meet or meet.get("skipped"):
+        return [f"Not run{': ' + meet['skipped'] if meet else ''}.", ""]
+    out = [
+        "| meetings × 6 | runs ok | server cores | µs / forwarded packet | loss % | "
+        "generator drops | streams receiving / expected |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in meet["rows"]:
+        out.append(
+            f"| {row['rooms']} | {row['ok']} | {row['server_cores']} | "
+            f"{row['us_per_packet']} | {row['loss_pct']} | {row['generator_drops']} | "
+            f"{row['streams']} |"
+        )
+    out += [
+        "",
+        f"Most concurrent 6-party meetings at < 0.5 % loss: **{meet.get('capacity')}**"
+        + (f" ({meet['limit']})" if meet.get("limit") else ""),
+        "",
+    ]
+    return out
+
+
+def _join(results: dict[str, Any]) -> list[str]:
+    join = results.get("scenarios", {}).get("join")
+    if not join:
+        return ["Not run.", ""]
+    if join.get("skipped"):
+        return [join["skipped"], ""]
+    times = ", ".join(f"{t:.2f}" for t in join.get("times_s", []))
+    return [
+        f"{join.get('joins')} joins, {join.get('failed', 0)} failed: "
+        f"p50 **{join.get('p50_s', float('nan')):.2f} s**, "
+        f"p90 **{join.get('p90_s', float('nan')):.2f} s** (each: {times}).",
+        "",
+    ]
+
+
+def render(results: dict[str, Any], png: str | None) -> str:
+    meta, summary = results["meta"], results["summary"]
+    versions = ", ".join(f"{k} {v}" for k, v in meta.get("packages", {}).items())
+    systems = "; ".join(meta.get("versions", {}).values())
+    lines = [
+        "## Side by side",
+        "",
+        "Madoguchi, Janus VideoRoom and aiortc's MediaRelay driven by the same load generator "
+        "(bench/loadgen/) in one run on one machine, generated by `python -m bench` "
+        "(bench/report_doc.py writes this section; do not edit it by hand).",
+        "",
+        f"- **Date:** {meta['started_at']} → {meta.get('finished_at')}",
+        f"- **Machine:** {meta['cpu_model']}, {meta['cores']} cores, Linux {meta['kernel']}, "
+        f"Python {meta['python']}",
+        f"- **Software:** {systems}; {versions}; Madoguchi commit {meta.get('git_commit')}",
+        f"- **Command:** `{meta.get('command')}` (as root; full run `{FULL_COMMAND}`, "
+        f"small run in the test suite `{QUICK_COMMAND}`). "
+        "Results: `bench/results/side-by-side.json`.",
+        f"- **Placement:** {meta.get('placement')}; server pinned to core 0, generator to core 1; "
+        f"{meta['reps']} runs per point, systems interleaved; {meta['warmup_s']} s warm-up, "
+        f"{meta['duration_s']} s measured per run.",
+        "",
+        *_conditions(results),
+        "### Method",
+        "",
+        "- Publisher: aiortc replaying a pre-encoded clip (VP8 640x480@30, ≈ 930 kbps, keyframe "
+        "every second, + Opus ≈ 70 kbps), ≈ 150 packets/s. Subscribers: light ones take each "
+        "packet after SRTP unprotect and count it (SSRC, sequence gaps) without decoding; two "
+        "full ones decode (their fps proves the stream is a real picture).",
+        "- Madoguchi is joined as a client would: staff log in over REST, schedule a consultation "
+        "from `bench_hearing` (the shipped public_hearing template with the lobby off and the "
+        "resident limit raised above 300), add one participant per viewer, and each peer joins "
+        "over `/ws` (docs/protocol.md). Janus: HTTP API, `joinandconfigure` / subscriber `join` + "
+        "`start`, shipped config except addresses, loaded plugins (VideoRoom, HTTP) and log "
+        "level. MediaRelay: bench/mediarelay.py, decoding once and encoding per subscriber.",
+        "- Server CPU: utime + stime of the server process (all threads) from /proc over the "
+        "measured window, divided by packets the subscribers received. Loss: sequence gaps at "
+        "the subscribers; the generator's own socket drops (from /proc/net/udp) are listed "
+        "apart. Delay: the publisher's send time of each packet matched by payload at 4 light "
+        "subscribers; it includes both aiortc client stacks and the generator's queueing, so it "
+        "is an upper bound of what the server adds. RSS per subscriber: (RSS at the end − RSS "
+        "after the publisher joined) / subscribers.",
+        "",
+        "### Results",
+        "",
+        "Median over the runs, (min–max) when they differ.",
+        "",
+    ]
+    if png:
+        lines += [f"![CPU per packet and loss against subscribers]({png})", ""]
+    lines += _per_system(summary)
+    for system, why in results.get("skipped", {}).items():
+        lines += [f"- {LABELS.get(system, system)}: {why}"]
+    for system, why in results.get("stopped", {}).items():
+        lines += [f"- {LABELS.get(system, system)} was not tried beyond this: {why}"]
+    lines += ["", "### Ratios at equal load", "", *_ratio_lines(summary)]
+    cap = summary.get("capacity", {})
+    lines += [
+        "### Capacity",
+        "",
+        "Most viewers of one hearing at < 0.5 % loss (of the loads tried; all connected, "
+        "full subscribers ≥ 25 fps): "
+        + ", ".join(
+            f"{LABELS.get(s, s)} **{v if v is not None else 'none'}**" for s, v in cap.items()
+        ),
+        "",
+        *_meetings(results),
+        "### Join time in a browser",
+        "",
+        *_join(results),
+        "### Targets (issue 11)",
+        "",
+        *_targets(summary, results),
+    ]
+    return "\n".join(lines) + "\n"
