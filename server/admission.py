@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from server import invitations
 from server.auth import StaffSession
 from server.consultations import add_participant
 from server.db.models import Consultation, Invitation, Participant
@@ -23,83 +21,56 @@ from server.errors import ApiError
 from server.room import RoomError
 from server.templates import Role, Template
 
-MAX_FAILURES = 5  # wrong passcodes before an invitation is locked
-LOCKOUT = dt.timedelta(minutes=15)
-_hasher = PasswordHasher()
 
-
-def refused(code: str, message: str, retry_after: int | None = None) -> RoomError:
+def refused(code: str, message: str) -> RoomError:
     """A join refusal with its protocol error code."""
-    if retry_after is None:
-        return RoomError(code, message)
-    return RoomError(code, message, retry_after=retry_after)
+    return RoomError(code, message)
 
 
 def _bad_credentials() -> RoomError:
     return refused("bad_credentials", "the link, ID or passcode is not valid")
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-async def _invitation(session: AsyncSession, where: Any) -> Invitation | None:
-    invitation: Invitation | None = await session.scalar(
-        select(Invitation)
-        .where(where)
-        .options(
-            selectinload(Invitation.participant).selectinload(Participant.identity),
-            selectinload(Invitation.participant).selectinload(Participant.consultation),
-        )
-    )
-    return invitation
-
-
-def _usable(invitation: Invitation, now: dt.datetime) -> None:
-    if invitation.revoked_at is not None or invitation.expires_at <= now:
-        raise refused("expired", "this invitation has expired or was revoked")
-
-
 async def by_link(session: AsyncSession, token: str, now: dt.datetime) -> Participant:
     """The participant whose personal link carries `token`."""
-    invitation = await _invitation(session, Invitation.token_hash == _token_hash(token))
-    if invitation is None:
-        raise _bad_credentials()
-    _usable(invitation, now)
-    return invitation.participant
-
-
-def _verify(hashed: str, passcode: str) -> bool:
-    try:
-        return _hasher.verify(hashed, passcode)
-    except (VerificationError, InvalidHashError):
-        return False
+    participant = await invitations.verify_link(session, token, now)
+    if participant is not None:
+        return await _loaded(session, participant.id)
+    # the holder of a real token may learn that it expired; a guesser learns nothing
+    known = await session.scalar(
+        select(Invitation.id).where(Invitation.token_hash == _token_hash(token))
+    )
+    if known is not None:
+        raise refused("expired", "this invitation has expired or was revoked")
+    raise _bad_credentials()
 
 
 async def by_passcode(
     session: AsyncSession, join_id: str, passcode: str, now: dt.datetime
 ) -> Participant:
-    """The participant with this personal ID, if the passcode is right; counts failures."""
-    invitation = await _invitation(session, Invitation.join_id == join_id)
-    if invitation is None:
-        _verify(_DUMMY, passcode)  # the same time as a real check: IDs are not probed by timing
+    """The participant with this personal ID and passcode; failures count towards a lockout.
+
+    Unknown, locked, expired and wrong all answer bad_credentials: no oracle for guessers.
+    """
+    result = await invitations.verify_passcode(session, join_id, passcode, now)
+    if not result.ok or result.participant is None:
         raise _bad_credentials()
-    if invitation.locked_until is not None and invitation.locked_until > now:
-        wait = int((invitation.locked_until - now).total_seconds()) + 1
-        raise refused("locked_out", "too many wrong passcodes; try again later", wait)
-    if not _verify(invitation.passcode_hash, passcode):
-        invitation.failed_attempts += 1
-        if invitation.failed_attempts >= MAX_FAILURES:
-            invitation.locked_until = now + LOCKOUT
-            invitation.failed_attempts = 0
-        await session.commit()
-        raise _bad_credentials()
-    _usable(invitation, now)
-    invitation.failed_attempts = 0
-    return invitation.participant
+    return await _loaded(session, result.participant.id)
 
 
-_DUMMY = _hasher.hash("madoguchi-dummy-passcode")
+async def _loaded(session: AsyncSession, participant_id: int) -> Participant:
+    participant = await session.scalar(
+        select(Participant)
+        .where(Participant.id == participant_id)
+        .options(selectinload(Participant.identity))
+    )
+    if participant is None:
+        raise _bad_credentials()
+    return participant
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def staff_role(template: Template, requested: str | None) -> Role:

@@ -139,13 +139,28 @@ async def test_five_wrong_passcodes_lock_the_invitation_out(
     server: Client, clients: Clients
 ) -> None:
     _, (heir,) = await seed(server.app, "bereavement", [("heir", "鈴木")])
-    wrong = {"type": "join", "via": "passcode", "join_id": heir.join_id, "passcode": "999999x"}
-    for _ in range(4):
+    wrong = {"type": "join", "via": "passcode", "join_id": heir.join_id, "passcode": "999999"}
+    for _ in range(5):
         client = await clients.anonymous()
         await client.expect_error(wrong, "bad_credentials")
+    # locked: even the right passcode is refused, with the same answer as a wrong one
     client = await clients.anonymous()
-    await client.expect_error(wrong, "bad_credentials")  # the fifth locks
-    error = await client.expect_error({"type": "join", **credentials(heir)}, "locked_out")
+    await client.expect_error({"type": "join", **credentials(heir)}, "bad_credentials")
+
+
+async def test_many_failures_from_one_address_lock_it_out(server: Client, clients: Clients) -> None:
+    for _ in range(4):
+        client = await clients.anonymous()
+        for _ in range(4):
+            await client.expect_error(
+                {"type": "join", "via": "link", "token": "guess"}, "bad_credentials"
+            )
+    client = await clients.anonymous()
+    for _ in range(4):
+        await client.expect_error(
+            {"type": "join", "via": "link", "token": "guess"}, "bad_credentials"
+        )
+    error = await client.expect_error({"type": "join", "via": "link", "token": "x"}, "locked_out")
     assert error["retry_after"] > 0
 
 
