@@ -8,14 +8,16 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import pages, rest, signaling
+from server import outbox, pages, rest, signaling
 from server.auth import RateLimiter, SessionStore, session_middleware
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.migrate import upgrade
 from server.errors import ApiError
+from server.invitations import reminder_hook
+from server.mail import Mailer, MailSender
 from server.rest import LOGIN_LIMITER
 from server.settings import Settings
-from server.state import DB, ENGINE, SESSIONS, SETTINGS, TEMPLATES
+from server.state import DB, ENGINE, MAIL_SENDER, MAILER, SESSIONS, SETTINGS, TEMPLATES
 from server.templates import Template, load_templates
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,18 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
     await engine.dispose()
 
 
+async def _mail(app: web.Application) -> AsyncIterator[None]:
+    templates = app[TEMPLATES]
+    sender = MailSender(
+        app[DB], app[SETTINGS], hooks=[reminder_hook(app[SETTINGS], templates=templates.get)]
+    )
+    app[MAIL_SENDER] = sender
+    app[MAILER] = Mailer(wake=sender.wake)
+    sender.start()
+    yield
+    await sender.close()
+
+
 def create_app(settings: Settings, templates: dict[str, Template] | None = None) -> web.Application:
     """Build the app; templates are loaded from settings.templates_dir unless given."""
     app = web.Application(
@@ -68,7 +82,9 @@ def create_app(settings: Settings, templates: dict[str, Template] | None = None)
     app[SESSIONS] = SessionStore(settings.session_max_age)
     app[LOGIN_LIMITER] = RateLimiter(settings.login_attempts_per_minute, 60.0)
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_mail)
     signaling.setup(app)
     app.add_routes(rest.routes)
+    app.add_routes(outbox.routes)
     pages.setup(app, CLIENT_DIR)
     return app

@@ -12,7 +12,8 @@ from sqlalchemy.orm import selectinload
 
 from server.db.models import Consultation, Event, Identity, Participant
 from server.errors import ApiError, bad_request, not_found
-from server.invitations import create_invitation
+from server.invitations import IssuedSecrets, create_invitation
+from server.mail import Mailer
 from server.settings import Settings
 from server.templates import Template
 
@@ -183,7 +184,21 @@ async def invite(
     consultation: Consultation,
     template: Template,
     settings: Settings,
+    mailer: Mailer | None = None,
 ) -> dict[str, str]:
     """Issue the participant's link, ID and passcode (mailed if they have an email address)."""
-    issued = await create_invitation(session, participant, consultation, template, settings)
+    issued = await create_invitation(
+        session,
+        participant,
+        consultation,
+        template,
+        settings,
+        mailer=mailer,
+        reminders=settings.reminders,
+    )
+    return secrets_json(issued)
+
+
+def secrets_json(issued: IssuedSecrets) -> dict[str, str]:
+    """The join secrets shown to staff once."""
     return {"link": issued.link, "join_id": issued.join_id, "passcode": issued.passcode}

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from server import consultations as svc
 from server.db.models import Staff
 from server.staff import add_staff
-from server.state import DB, SETTINGS, TEMPLATES
+from server.state import DB, MAILER, SETTINGS, TEMPLATES
 
 DEMO_STAFF = "demo"
 
@@ -21,6 +21,7 @@ async def create_demo(app: web.Application) -> list[str]:
     """Create a bereavement consultation and a public hearing; return the lines to print."""
     templates = app[TEMPLATES]
     settings = app[SETTINGS]
+    mailer = app[MAILER]
     lines: list[str] = []
     start = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) + dt.timedelta(minutes=5)
     async with app[DB].begin() as session:
@@ -50,7 +51,7 @@ async def create_demo(app: web.Application) -> list[str]:
         ]
         for role, fields in people:
             p = await svc.add_participant(session, c, grief, role, **fields)
-            join = await svc.invite(session, p, c, grief, settings)
+            join = await svc.invite(session, p, c, grief, settings, mailer)
             lines.append(f"  {p.display_name} ({role}): {join['link']}")
 
         hearing = templates["public_hearing"]
@@ -61,12 +62,12 @@ async def create_demo(app: web.Application) -> list[str]:
         chair = await svc.add_participant(
             session, h, hearing, "chair", name="議長 鈴木", display_name="議長 鈴木"
         )
-        join = await svc.invite(session, chair, h, hearing, settings)
+        join = await svc.invite(session, chair, h, hearing, settings, mailer)
         lines.append(f"  {chair.display_name} (chair): {join['link']}")
         resident = await svc.add_participant(
             session, h, hearing, "resident", name="田中 太郎", email="taro@example.org"
         )
-        join = await svc.invite(session, resident, h, hearing, settings)
+        join = await svc.invite(session, resident, h, hearing, settings, mailer)
         lines.append(
             f"  {resident.display_name} (resident, anonymous): {settings.base_url}/join  "
             f"ID {join['join_id']}  passcode {join['passcode']}"

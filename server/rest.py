@@ -9,17 +9,20 @@ from typing import Any
 from aiohttp import web
 
 from server import consultations as svc
+from server import invitations
+from server import mail as mail_svc
 from server.auth import COOKIE, RateLimiter, current_staff
 from server.consultations import TIME_EXAMPLE
-from server.db.models import Consultation, Participant
-from server.errors import ApiError, bad_request
+from server.db.models import Consultation, Mail, Participant
+from server.errors import ApiError, bad_request, not_found
 from server.staff import authenticate
-from server.state import DB, SESSIONS, SETTINGS, TEMPLATES
+from server.state import DB, MAIL_SENDER, MAILER, SESSIONS, SETTINGS, TEMPLATES
 from server.templates import Template
 
 routes = web.RouteTableDef()
 MAX_BODY = 64 * 1024
 LOGIN_LIMITER = web.AppKey("login_limiter", RateLimiter)
+MAIL_STATES = (mail_svc.QUEUED, mail_svc.SENT, mail_svc.OUTBOX, mail_svc.FAILED, mail_svc.CANCELLED)
 
 
 async def read_json(request: web.Request) -> dict[str, Any]:
@@ -259,7 +262,9 @@ async def add_participant(request: web.Request) -> web.Response:
             email=email,
             display_name=display_name,
         )
-        secrets_ = await svc.invite(session, participant, consultation, template, settings)
+        secrets_ = await svc.invite(
+            session, participant, consultation, template, settings, request.app[MAILER]
+        )
         await session.refresh(participant, ["identity", "invitation"])
         result = participant_json(participant, template)
     result["join"] = secrets_
@@ -275,3 +280,89 @@ async def cancel(request: web.Request) -> web.Response:
         await svc.cancel_consultation(session, consultation)
     template = request.app[TEMPLATES].get(consultation.template)
     return web.json_response(consultation_json(consultation, template))
+
+
+def participant_of(consultation: Consultation, raw_id: str) -> Participant:
+    """The participant with this id in this consultation, or a 404 error."""
+    for participant in consultation.participants:
+        if str(participant.id) == raw_id:
+            return participant
+    raise not_found("participant")
+
+
+@routes.post("/api/consultations/{id}/participants/{participant}/resend")
+async def resend_invitation(request: web.Request) -> web.Response:
+    """New link and passcode for one participant (the old ones stop working), mailed again."""
+    current_staff(request)
+    settings = request.app[SETTINGS]
+    async with request.app[DB].begin() as session:
+        consultation = await svc.get_consultation(session, request.match_info["id"])
+        if consultation.state in ("ended", "cancelled"):
+            raise ApiError(409, "consultation_closed", f"the consultation is {consultation.state}")
+        participant = participant_of(consultation, request.match_info["participant"])
+        template = template_of(request, consultation.template)
+        issued = await invitations.resend(
+            session,
+            participant,
+            consultation,
+            template,
+            settings,
+            mailer=request.app[MAILER],
+            reminders=settings.reminders,
+        )
+    return web.json_response({"join": svc.secrets_json(issued), "mailed": issued.mailed})
+
+
+@routes.post("/api/consultations/{id}/participants/{participant}/revoke")
+async def revoke_invitation(request: web.Request) -> web.Response:
+    """Stop one participant's link and passcode, and their reminders and unsent mail."""
+    current_staff(request)
+    async with request.app[DB].begin() as session:
+        consultation = await svc.get_consultation(session, request.match_info["id"])
+        participant = participant_of(consultation, request.match_info["participant"])
+        revoked = await invitations.revoke(session, participant)
+    return web.json_response({"revoked": revoked})
+
+
+def mail_json(mail: Mail) -> dict[str, Any]:
+    """What staff see of one mail: where it stands and why it failed."""
+    return {
+        "id": mail.id,
+        "to": mail.to_address,
+        "subject": mail.subject,
+        "kind": mail.kind,
+        "participant_id": mail.participant_id,
+        "status": mail.status,
+        "attempts": mail.attempts,
+        "last_error": mail.last_error,
+        "created_at": mail.created_at.isoformat(),
+        "sent_at": mail.sent_at.isoformat() if mail.sent_at else None,
+    }
+
+
+@routes.get("/api/mail")
+async def list_mail(request: web.Request) -> web.Response:
+    """Mail for staff: queued, sent, in the outbox or failed (?status=)."""
+    current_staff(request)
+    status = request.query.get("status")
+    if status is not None and status not in MAIL_STATES:
+        raise bad_request(f"status must be one of {', '.join(MAIL_STATES)}", "status")
+    async with request.app[DB]() as session:
+        mails = await mail_svc.list_mail(session, status=status, limit=500)
+    return web.json_response({"mail": [mail_json(m) for m in mails]})
+
+
+@routes.post("/api/mail/{mail}/retry")
+async def retry_mail(request: web.Request) -> web.Response:
+    """Send a failed mail again."""
+    current_staff(request)
+    try:
+        mail_id = int(request.match_info["mail"])
+    except ValueError:
+        raise not_found("mail") from None
+    async with request.app[DB].begin() as session:
+        retried = await mail_svc.retry_mail(session, mail_id)
+    if not retried:
+        raise ApiError(409, "not_failed", "only a failed mail can be retried")
+    request.app[MAIL_SENDER].wake()
+    return web.json_response({"retried": True})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import os
 from pathlib import Path
@@ -58,6 +59,8 @@ class Settings(BaseSettings):
     smtp_username: str = ""
     smtp_password: str = ""
     mail_from: str = "madoguchi@localhost"
+    # reminders before a consultation starts, in minutes (empty: none)
+    reminder_minutes_before: Annotated[list[int], NoDecode] = [24 * 60]
 
     # TLS for LAN use: browsers allow camera and microphone only in a secure context
     tls_cert: Path | None = None
@@ -68,7 +71,20 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(10, ge=1)
     secure_cookies: bool = False
 
-    @field_validator("ice_addresses", "ice_announced_addresses", "turn_urls", mode="before")
+    @field_validator("reminder_minutes_before")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(minutes <= 0 for minutes in value):
+            raise ValueError("every reminder must be a positive number of minutes")
+        return value
+
+    @field_validator(
+        "ice_addresses",
+        "ice_announced_addresses",
+        "turn_urls",
+        "reminder_minutes_before",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -126,6 +142,11 @@ class Settings(BaseSettings):
             return self.public_url
         scheme = "https" if self.tls_cert else "http"
         return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def reminders(self) -> tuple[dt.timedelta, ...]:
+        """How long before the start each reminder mail goes out."""
+        return tuple(dt.timedelta(minutes=m) for m in self.reminder_minutes_before)
 
     @property
     def outbox_enabled(self) -> bool:

@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from server.auth import SessionStore
+from server.mail import Mailer, MailSender
 from server.settings import Settings
 from server.templates import Template
 
@@ -14,3 +15,5 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 DB = web.AppKey("db", async_sessionmaker[AsyncSession])
 TEMPLATES = web.AppKey("templates", dict[str, Template])
 SESSIONS = web.AppKey("sessions", SessionStore)
+MAILER = web.AppKey("mailer", Mailer)
+MAIL_SENDER = web.AppKey("mail_sender", MailSender)
