@@ -83,7 +83,7 @@ export async function playChime(speakerId) {
     await audio.setSinkId(speakerId).catch(() => gain.connect(ctx.destination));
     await audio.play().catch(() => {});
   }
-  setTimeout(() => ctx.close(), 1200);
+  setTimeout(() => ctx.close().catch(() => {}), 1200);
 }
 
 /** A level meter fed by the microphone track of `stream`; returns a stop function. */
@@ -112,9 +112,10 @@ function startLevel(stream, meter, heard) {
   };
   tick();
   return () => {
+    if (stopped) return;
     stopped = true;
     clearTimeout(timer);
-    ctx.close();
+    ctx.close().catch(() => {});
   };
 }
 

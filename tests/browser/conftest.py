@@ -121,7 +121,7 @@ async def live_server(settings: Settings) -> AsyncIterator[LiveServer]:
     async with app[DB].begin() as session:
         await add_staff(session, "clerk", "市民課 佐藤", STAFF_PASSWORD)
     server = LiveServer(app, f"http://127.0.0.1:{port}")
-    server.staff = aiohttp.ClientSession()
+    server.staff = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
     await server.login()
     try:
         yield server
@@ -167,6 +167,9 @@ async def new_page(browser: Browser) -> AsyncIterator[NewPage]:
         page = await context.new_page()
         page.set_default_timeout(20_000)
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # shown by pytest when a test fails
+        number = len(contexts)
+        page.on("console", lambda m: print(f"[page {number}] {m.type}: {m.text}"))
         return page
 
     yield make
