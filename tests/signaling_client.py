@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -228,6 +229,7 @@ class MediaPeer:
         self.offers = 0
         self._tracks: dict[str, Message] = {}  # mid -> track info from the server
         self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one negotiation at a time, in either direction
 
     async def start(self, sources: dict[str, MediaStreamTrack]) -> None:
         """Publish `sources` (mic / camera / screen -> track), then answer server offers."""
@@ -245,19 +247,46 @@ class MediaPeer:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
         self._task = asyncio.create_task(self._answer_offers())
 
+    async def reoffer(self, sources: dict[Any, str]) -> Message:
+        """Offer again (transceiver -> source, e.g. screen share on or off); on glare, answer
+        the server's offer, then retry.
+
+        aiortc has no rollback, so the offer is only applied locally once it is answered; and it
+        gives new transceivers their mid only then, so mids are read from the offer's m-lines.
+        """
+        while True:
+            async with self._lock:
+                offer = await self.pc.createOffer()
+                mids = re.findall(r"^a=mid:(\S+)", offer.sdp, re.MULTILINE)
+                order = dict(zip(self.pc.getTransceivers(), mids, strict=False))
+                named = {order[t]: source for t, source in sources.items()}
+                reply = await self.client.request(
+                    {"type": "offer", "sdp": offer.sdp, "sources": named}, "answer"
+                )
+                if reply["type"] == "answer":
+                    await set_local(self.pc, offer)
+                    answer = RTCSessionDescription(sdp=reply["sdp"], type="answer")
+                    await self.pc.setRemoteDescription(answer)
+                    return reply
+            if reply["code"] != "glare":
+                return reply
+            await asyncio.sleep(0.05)  # let the server's offer be answered first
+
     async def _answer_offers(self) -> None:
         while True:
             offer = await self.client.wait("offer", within=3600)
-            for track in offer["tracks"]:
-                self._tracks[track["mid"]] = track
-            await self.pc.setRemoteDescription(
-                RTCSessionDescription(sdp=offer["sdp"], type="offer")
-            )
-            for transceiver in self.pc.getTransceivers():
-                self._count(transceiver)
-            await set_local(self.pc, await self.pc.createAnswer())
-            await self.client.send({"type": "answer", "sdp": self.pc.localDescription.sdp})
-            self.offers += 1
+            async with self._lock:
+                await self._answer(offer)
+
+    async def _answer(self, offer: Message) -> None:
+        for track in offer["tracks"]:
+            self._tracks[track["mid"]] = track
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer["sdp"], type="offer"))
+        for transceiver in self.pc.getTransceivers():
+            self._count(transceiver)
+        await set_local(self.pc, await self.pc.createAnswer())
+        await self.client.send({"type": "answer", "sdp": self.pc.localDescription.sdp})
+        self.offers += 1
 
     def _count(self, transceiver: Any) -> None:
         receiver = transceiver.receiver

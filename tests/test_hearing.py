@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -270,3 +271,89 @@ async def test_a_role_without_publish_permission_cannot_make_a_producer(
     assert bad["code"] == "bad_sdp"
     media = next(iter(server.app[ROOMS].live.values())).media
     assert isinstance(media, SfuMedia) and not media.router.producers
+
+
+@pytest.mark.timeout(60)
+async def test_screen_share_starts_and_stops_with_renegotiation(
+    server: Client, party: Party
+) -> None:
+    public_id, invitees = await seed(
+        server.app, "bereavement", [("heir", "鈴木"), ("heir", "佐藤")]
+    )
+    staff = await party.staff(public_id, "staff")
+    guests = [await party.guest(credentials(who)) for who in invitees]
+    await admit_all(staff, guests)
+    staff_peer = await party.media(staff, {"mic": ToneTrack()})
+    sharer = await party.media(guests[0], {"mic": ToneTrack()})
+    viewer = await party.media(guests[1], {})
+    sharer_id = guests[0].me["id"]
+    await until(lambda: viewer.received(sharer_id) > 5, 20, "the sharer's audio")
+
+    mic = sharer.pc.getTransceivers()[0]
+    screen = sharer.pc.addTransceiver(SyntheticVideoTrack(320, 240, fps=5), direction="sendonly")
+    reply = await sharer.reoffer({mic: "mic", screen: "screen"})
+    assert reply["type"] == "answer", reply
+    for peer in (viewer, staff_peer):
+        await until(lambda p=peer: p.received(sharer_id, "video") > 3, 20, "the shared screen")
+    shown = await staff.wait(
+        "participant_updated",
+        lambda m: m["participant"]["id"] == sharer_id and m["participant"]["screen"],
+    )
+    assert shown["participant"]["video"] is False
+
+    screen.direction = "inactive"
+    reply = await sharer.reoffer({mic: "mic"})
+    assert reply["type"] == "answer", reply
+    await staff.wait(
+        "participant_updated",
+        lambda m: m["participant"]["id"] == sharer_id and not m["participant"]["screen"],
+    )
+    await asyncio.sleep(0.2)  # packets already in flight arrive
+    stopped = viewer.received(sharer_id, "video")
+    audio = viewer.received(sharer_id)
+    await until(lambda: viewer.received(sharer_id) > audio + 25, 10, "more of the sharer's audio")
+    assert viewer.received(sharer_id, "video") == stopped
+
+
+@pytest.mark.timeout(60)
+async def test_graceful_shutdown_closes_every_peer(settings: Settings) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    public_id, (heir,) = await seed(app, "bereavement", [("heir", "鈴木")])
+    async with app[DB].begin() as session:
+        await add_staff(session, "clerk", "市民課 佐藤", STAFF_PASSWORD)
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    login = await http.post(
+        f"http://127.0.0.1:{port}/api/login", json={"login": "clerk", "password": STAFF_PASSWORD}
+    )
+    assert login.status == 200
+    url = f"http://127.0.0.1:{port}/ws"
+    staff = SignalingClient(http, await http.ws_connect(url), owns_session=False)
+    await staff.join(via="staff", consultation=public_id)
+    guest = await SignalingClient.connect(url)
+    await guest.join(expect="lobby", **credentials(heir))
+    await admit_all(staff, [guest])
+    peers = [MediaPeer(staff), MediaPeer(guest)]
+    for peer in peers:
+        await peer.start({"mic": ToneTrack()})
+    await until(lambda: peers[0].received(guest.me["id"]) > 3, 20, "media before shutdown")
+    live = next(iter(app[ROOMS].live.values()))
+    media = live.media
+    assert isinstance(media, SfuMedia)
+    transports = list(media.router.transports.values())
+    assert len(transports) == 2
+
+    await runner.cleanup()
+
+    assert await staff.closed() == 1001 and await guest.closed() == 1001
+    assert media.router.closed and all(t.closed for t in transports)
+    assert not app[ROOMS].live
+    for peer in peers:
+        await peer.close()
+    await guest.close()
+    await staff.close()
+    await http.close()
