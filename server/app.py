@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server import outbox, pages, rest, signaling
+from server import outbox, pages, registration_routes, rest, signaling
 from server.auth import RateLimiter, SessionStore, session_middleware
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.migrate import upgrade
@@ -86,5 +86,6 @@ def create_app(settings: Settings, templates: dict[str, Template] | None = None)
     signaling.setup(app)
     app.add_routes(rest.routes)
     app.add_routes(outbox.routes)
+    registration_routes.setup(app)
     pages.setup(app, CLIENT_DIR)
     return app

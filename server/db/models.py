@@ -5,7 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -206,4 +216,29 @@ class Reminder(Base):
     __table_args__ = (
         Index("ix_reminder_status_due", "status", "due_at"),
         Index("ix_reminder_participant", "participant_id"),
+    )
+
+
+class Registration(Base):
+    """A resident's pre-registration for a public consultation, confirmed by a mailed link."""
+
+    __tablename__ = "registration"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    consultation_id: Mapped[int] = mapped_column(ForeignKey("consultation.id", ondelete="CASCADE"))
+    # lowercased; one registration per address and consultation
+    email: Mapped[str] = mapped_column(String(320))
+    # asked only where the template wants it; stays with the registrar
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # sha256 of the confirmation token in the mailed link
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participant.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("consultation_id", "email", name="uq_registration_email"),
     )
