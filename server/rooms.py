@@ -129,6 +129,8 @@ class LiveRoom:
             self._flushing = asyncio.get_running_loop().create_task(self.flush())
         if kind == "ended" and data.get("reason") == "ended":
             self._end_consultation = True
+        if kind in ("locked", "unlocked"):
+            self.spawn(self._store(locked=kind == "locked"))
 
     def close_member(self, member: Member, reason: str) -> None:
         link = self.links.pop(member.id, None)
@@ -159,6 +161,11 @@ class LiveRoom:
         if not task.cancelled() and task.exception() is not None:
             log.error("room task failed", exc_info=task.exception())
 
+    async def settle(self) -> None:
+        """Wait for the room's pending tasks and write its events (tests, shutdown)."""
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.flush()
+
     async def flush(self) -> None:
         """Write pending events to the database."""
         while self._events:
@@ -170,12 +177,10 @@ class LiveRoom:
             except Exception:
                 log.exception("could not write %d events", len(batch))
 
-    async def _mark_ended(self) -> None:
+    async def _store(self, **values: Any) -> None:
         async with self.db() as session:
             await session.execute(
-                update(Consultation)
-                .where(Consultation.id == self.consultation_id)
-                .values(state="ended")
+                update(Consultation).where(Consultation.id == self.consultation_id).values(**values)
             )
             await session.commit()
 
@@ -197,7 +202,7 @@ class LiveRoom:
                 task.cancel()
         await self.flush()
         if self._end_consultation:
-            await self._mark_ended()
+            await self._store(state="ended")
 
 
 class Rooms:
@@ -225,6 +230,7 @@ class Rooms:
             consultation.id, public, template, self.db, self.media_factory, self._forget
         )
         self.live[consultation.id] = live
+        live.room.locked = consultation.locked
         if consultation.state == "scheduled":
             consultation.state = "live"
         return live

@@ -71,8 +71,8 @@ class Clients:
 
 async def flush(server: Client) -> None:
     """Write the event logs of every live room now."""
-    for live in server.app[ROOMS].live.values():
-        await live.flush()
+    for live in list(server.app[ROOMS].live.values()):
+        await live.settle()
 
 
 @pytest.fixture
@@ -381,6 +381,9 @@ async def test_remove_lock_and_end(server: Client, clients: Clients) -> None:
     await again.expect_error({"type": "join", **credentials(invitees[0])}, "removed")
     await chair.send({"type": "lock", "locked": True})
     await b.wait("locked", lambda m: m["locked"])
+    await flush(server)
+    async with server.app[DB]() as session:
+        assert await session.scalar(select(Consultation.locked)) is True
     await chair.send({"type": "end"})
     await c.wait("ended")
     assert await c.closed() == 1000
