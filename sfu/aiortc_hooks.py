@@ -11,6 +11,7 @@ import asyncio
 import copy
 import random
 import socket
+import struct
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from aiortc import rtp as aiortc_rtp
 from aiortc import sdp as aiortc_sdp
 from aiortc.codecs import CODECS
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+from pylibsrtp import _binding as srtp_binding
 
 from .config import SfuConfig
 
@@ -61,6 +63,13 @@ AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 SENDER = "_RTCRtpSender__"
+
+# libsrtp through pylibsrtp's cffi binding: protect in place, in the session's own buffer
+srtp_ffi = srtp_binding.ffi
+srtp_protect = srtp_binding.lib.srtp_protect
+SRTP_BUFFER = 1500
+MAX_PROTECTED_INPUT = SRTP_BUFFER - 16 - 128  # pylibsrtp's SRTP_MAX_TRAILER_LEN
+RTP_HEADER = struct.Struct("!BBHII")
 
 
 @dataclass
@@ -285,44 +294,99 @@ def answer_as_dtls_server(pc: RTCPeerConnection, offer: Any) -> None:
 class RtpSink:
     """Protects and sends RTP / RTCP on a DTLS transport's selected pair, synchronously.
 
-    This bypasses aiortc's and aioice's coroutine layers (the costliest part of a forwarded
-    copy after SRTP and the kernel); the nominated pair is looked up on each send, so ICE
-    changes are followed.
+    The forwarding path (send_packet) writes the header and payload straight into the SRTP
+    session's buffer, protects it in place with libsrtp and hands it to the selected pair's raw
+    socket: no coroutine, no intermediate bytes, none of aiortc's or aioice's layers. The pair
+    and the SRTP session are re-checked on every send, so ICE changes are followed. A packet that
+    does not fit the socket buffer is dropped (as a congested network would; NACKs repair it).
     """
 
-    __slots__ = ("_connection", "_dtls")
+    __slots__ = (
+        "_addr",
+        "_cdata",
+        "_connection",
+        "_dtls",
+        "_len_p",
+        "_pair",
+        "_sendto",
+        "_session",
+        "_srtp",
+        "_view",
+    )
 
     def __init__(self) -> None:
         self._dtls: Any = None
         self._connection: Any = None
+        self._pair: Any = None
+        self._session: Any = None
+        self._len_p = srtp_ffi.new("int *")
 
     def bind(self, dtls: Any) -> None:
         self._dtls = dtls
         self._connection = dtls.transport._connection
+        self._pair = None
 
-    def send_rtp(self, data: bytes) -> bool:
-        dtls = self._dtls
-        if dtls is None or dtls._tx_srtp is None:
+    def _refresh(self) -> bool:
+        if self._dtls is None:
             return False
         pair = self._connection._nominated.get(1)
-        if pair is None or pair.protocol.transport is None:
+        session = self._dtls._tx_srtp
+        transport = pair.protocol.transport if pair is not None else None
+        if session is None or transport is None or transport.is_closing():
+            self._pair = None
+            return False
+        self._sendto = transport._sock.sendto
+        self._addr = pair.remote_addr
+        self._session = session
+        self._srtp = session._srtp[0]
+        self._cdata = session._cdata
+        self._view = memoryview(session._buffer)
+        self._pair = pair
+        return True
+
+    def send_packet(
+        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, ext: bytes, body: bytes
+    ) -> bool:
+        """Send one RTP packet made of a fresh 12-byte header, extensions and payload."""
+        if self._connection is None:
+            return False
+        if (
+            self._connection._nominated.get(1) is not self._pair
+            or self._dtls._tx_srtp is not self._session
+            or self._pair is None
+        ) and not self._refresh():
+            return False
+        view = self._view
+        start = 12 + len(ext)
+        end = start + len(body)
+        if end > MAX_PROTECTED_INPUT:
+            return False
+        RTP_HEADER.pack_into(view, 0, b0, b1, seq, ts, ssrc)
+        view[12:start] = ext
+        view[start:end] = body
+        len_p = self._len_p
+        len_p[0] = end
+        if srtp_protect(self._srtp, self._cdata, len_p):
             return False
         try:
-            pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
-        except Exception:  # a vanished peer must not stop the loop
+            self._sendto(view[: len_p[0]], self._addr)
+        except OSError:  # full socket buffer, or a peer that vanished
             return False
         return True
 
+    def send_rtp(self, data: bytes) -> bool:
+        """Send a ready-made RTP packet (slow path, kept for tests and tools)."""
+        b0, b1, seq, ts, ssrc = RTP_HEADER.unpack_from(data)
+        return self.send_packet(b0, b1, seq, ts, ssrc, b"", data[12:])
+
     def send_rtcp(self, data: bytes) -> bool:
-        dtls = self._dtls
-        if dtls is None or dtls._tx_srtp is None:
-            return False
-        pair = self._connection._nominated.get(1)
-        if pair is None or pair.protocol.transport is None:
+        if (self._pair is None or self._dtls._tx_srtp is not self._session) and (
+            not self._refresh()
+        ):
             return False
         try:
-            pair.protocol.transport.sendto(dtls._tx_srtp.protect_rtcp(data), pair.remote_addr)
-        except Exception:  # same: never raise into the forwarding loop
+            self._sendto(self._session.protect_rtcp(data), self._addr)
+        except Exception:  # never raise into the caller's loop
             return False
         return True
 

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-HEADER = struct.Struct("!BBHII")
 NTP_FRACTION = 1 << 32
 
 
@@ -157,7 +156,25 @@ class Consumer:
         seq_in = view.sequence_number
         if (seq_in - self._sync_seq) & 0xFFFF >= 0x8000:
             return  # older than the packet we (re)started at
-        self._send(view, (seq_in + self._seq_off) & 0xFFFF)
+        body = view.payload
+        if not body:
+            self._send(view, (seq_in + self._seq_off) & 0xFFFF)  # padding only: rare
+            return
+        ext = view._blocks.get(self._layout)
+        if ext is None:
+            ext = view.extensions(self._layout)
+        # the hot path: one call does header, SRTP and sendto (see RtpSink.send_packet)
+        if self._sink.send_packet(
+            0x90 if ext else 0x80,
+            (view.marker << 7) | self._pt,
+            (seq_in + self._seq_off) & 0xFFFF,
+            (view.timestamp + self._ts_off) & 0xFFFFFFFF,
+            self._ssrc,
+            ext,
+            body,
+        ):
+            self.packets_sent += 1
+            self.bytes_sent += len(body)
 
     def _send(self, view: RtpPacketView, seq: int) -> None:
         ext = view.extensions(self._layout)
@@ -166,14 +183,15 @@ class Consumer:
         if not body and view.padding:
             body = view.body()
             first |= 0x20
-        header = HEADER.pack(
+        if self._sink.send_packet(
             first,
             (view.marker << 7) | self._pt,
             seq,
             (view.timestamp + self._ts_off) & 0xFFFFFFFF,
             self._ssrc,
-        )
-        if self._sink.send_rtp(header + ext + body):
+            ext,
+            body,
+        ):
             self.packets_sent += 1
             self.bytes_sent += len(body)
 
@@ -241,15 +259,16 @@ class Consumer:
             self._send(view, seq)
             return
         ext = view.extensions(self._layout)
-        header = HEADER.pack(
+        self._sink.send_packet(
             0x90 if ext else 0x80,
             (view.marker << 7) | self._rtx_pt,
             self._rtx_seq,
             (view.timestamp + self._ts_off) & 0xFFFFFFFF,
             self._rtx_ssrc,
+            ext,
+            struct.pack("!H", seq) + view.payload,
         )
         self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
-        self._sink.send_rtp(header + ext + struct.pack("!H", seq) + view.payload)
 
     # --- RTCP to the receiver -----------------------------------------------------------
 

@@ -11,6 +11,8 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,6 +41,8 @@ class Peer:
         ref = next(self._refs)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[ref] = future
+        if os.environ.get("BENCH_DEBUG"):
+            print("ws ->", str(message)[:200], file=sys.stderr)
         await self.ws.send_str(json.dumps({**message, "ref": ref}))
         try:
             reply = await asyncio.wait_for(future, limit)
@@ -55,6 +59,8 @@ class Peer:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
             body = json.loads(msg.data)
+            if os.environ.get("BENCH_DEBUG"):
+                print("ws <-", str(body)[:300], file=sys.stderr)
             future = self._replies.get(body.get("ref"))
             if future is not None and not future.done():
                 future.set_result(body)
@@ -122,10 +128,14 @@ class MadoguchiDriver:
         join: dict[str, Any] = made["join"]
         return join
 
-    async def _join(self, join: dict[str, Any], via: str) -> Peer:
+    async def _join(
+        self, join: dict[str, Any], via: str, on_offer: Callable[[str], Awaitable[str]]
+    ) -> Peer:
         assert self.http is not None
         ws = await self.http.ws_connect(self.base + "/ws", max_msg_size=1 << 20)
         peer = Peer(ws)
+        # set before joining: the server's first offer may follow `joined` at once
+        peer.on_offer = on_offer
         self.peers.append(peer)
         if via == "link":
             token = join["link"].rstrip("/").rsplit("/", 1)[-1]
@@ -151,13 +161,11 @@ class MadoguchiDriver:
         await publisher.accept_answer(reply["sdp"])
 
     async def publish(self, publisher: Publisher) -> None:
-        peer = await self._join(await self._participant("chair"), "link")
-        peer.on_offer = _answerer(publisher.pc)
+        peer = await self._join(await self._participant("chair"), "link", _answerer(publisher.pc))
         await self._publish_on(peer, publisher)
 
     async def subscribe(self, subscriber: Subscriber) -> None:
-        peer = await self._join(await self._participant("resident"), "passcode")
-        peer.on_offer = subscriber.answer
+        peer = await self._join(await self._participant("resident"), "passcode", subscriber.answer)
         await peer.first_answer_sent.wait()
 
     async def viewer_credentials(self, count: int) -> list[dict[str, Any]]:
@@ -167,8 +175,7 @@ class MadoguchiDriver:
     async def join_party(self, party: Subscriber, consultation: str, first: bool) -> Peer:
         """One party of an N-party meeting: publishes camera + mic and receives the others."""
         role = "staff" if first else "heir"
-        peer = await self._join(await self._participant(role, consultation), "link")
-        peer.on_offer = party.answer
+        peer = await self._join(await self._participant(role, consultation), "link", party.answer)
         await self._publish_on(peer, party)
         return peer
 

@@ -207,6 +207,9 @@ class Subscriber:
         hook_counter(self.pc, self.counter, light=not self.full)
 
     async def offer(self) -> str:
+        if not self.pc.getTransceivers():
+            # a receive-only client still offers first: one recvonly m-line
+            self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         hook_counter(self.pc, self.counter, light=not self.full)
         return self.pc.localDescription.sdp

@@ -123,3 +123,72 @@ def test_bad_config_is_refused() -> None:
         SfuConfig(udp_port_min=5000, udp_port_max=4000)
     with pytest.raises(ValueError):
         SfuConfig(announced_addresses=("a", "b"))
+
+
+def test_pylibsrtp_internals_used_for_in_place_protect() -> None:
+    import pylibsrtp
+    from pylibsrtp import _binding
+
+    assert pylibsrtp.__version__ == "1.0.0"
+    session = pylibsrtp.Session(_policy(pylibsrtp.Policy.SSRC_ANY_OUTBOUND, b"k" * 44))
+    assert len(session._cdata) == hooks.SRTP_BUFFER
+    assert len(session._buffer) == hooks.SRTP_BUFFER
+    assert session._srtp[0] is not None
+    assert callable(_binding.lib.srtp_protect)
+
+
+def _policy(ssrc_type: int, key: bytes) -> object:
+    import pylibsrtp
+
+    policy = pylibsrtp.Policy(
+        key=key,
+        ssrc_type=ssrc_type,
+        srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+    )
+    policy.allow_repeat_tx = True
+    return policy
+
+
+class _FakePair:
+    def __init__(self, transport: object, remote_addr: tuple[str, int]) -> None:
+        self.protocol = type("P", (), {"transport": transport})()
+        self.remote_addr = remote_addr
+
+
+async def test_rtp_sink_sends_packets_a_receiver_can_decrypt() -> None:
+    import asyncio
+    import socket
+    import types
+
+    import pylibsrtp
+
+    key = bytes(range(44))
+    loop = asyncio.get_running_loop()
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    receiver.settimeout(2)
+    transport, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    try:
+        assert hasattr(transport, "_sock")  # asyncio internal the sink sends on
+        connection = types.SimpleNamespace(
+            _nominated={1: _FakePair(transport, receiver.getsockname())}
+        )
+        dtls = types.SimpleNamespace(
+            _tx_srtp=pylibsrtp.Session(_policy(pylibsrtp.Policy.SSRC_ANY_OUTBOUND, key)),
+            transport=types.SimpleNamespace(_connection=connection),
+        )
+        sink = hooks.RtpSink()
+        sink.bind(dtls)
+        ext = b"\xbe\xde\x00\x01\x10\xff\x00\x00"
+        assert sink.send_packet(0x90, 0x80 | 96, 1234, 5678, 0xCAFE, ext, b"payload")
+        rx = pylibsrtp.Session(_policy(pylibsrtp.Policy.SSRC_ANY_INBOUND, key))
+        plain = rx.unprotect(receiver.recv(2000))
+        assert plain == bytes.fromhex("90e004d20000162e0000cafe") + ext + b"payload"
+        assert not sink.send_packet(0x80, 96, 1, 1, 1, b"", b"x" * 1400)  # too long
+        connection._nominated.clear()  # ICE lost its pair: nothing is sent
+        assert not sink.send_packet(0x80, 96, 2, 1, 1, b"", b"x")
+    finally:
+        transport.close()
+        receiver.close()

@@ -14,15 +14,15 @@ class DroppingSink:
         self.sink, self.every, self.count, self.dropped = sink, every, 0, 0
         self.seen: set[bytes] = set()
 
-    def send_rtp(self, data: bytes) -> bool:
-        key = data[2:4] + data[8:12]  # sequence number and SSRC
+    def send_packet(self, *fields: Any) -> bool:
+        key = (fields[2], fields[4])  # sequence number and SSRC
         if key not in self.seen:
             self.seen.add(key)
             self.count += 1
             if self.count % self.every == 0:
                 self.dropped += 1
                 return True  # pretend it left: the receiver must notice the gap
-        return bool(self.sink.send_rtp(data))
+        return bool(self.sink.send_packet(*fields))
 
     def send_rtcp(self, data: bytes) -> bool:
         return bool(self.sink.send_rtcp(data))

@@ -1,0 +1,310 @@
+"""The load side of the forwarding benchmark: one publisher, N light and 2 full subscribers.
+
+Light subscribers decrypt and count packets and sequence gaps straight from the socket (no
+depacketising, no decoding); two full subscribers decode, so a broken stream cannot hide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+
+from bench.forwarding_media import ReplayTrack, load_clips
+from sfu import SfuConfig
+from sfu import aiortc_hooks as hooks
+
+CLIENT_CONFIG = SfuConfig(udp_port_min=50000, udp_port_max=65000)
+CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "madoguchi-bench")
+
+
+def new_pc() -> RTCPeerConnection:
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+class Control:
+    """JSON-lines requests to the SFU process."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.lock = asyncio.Lock()
+
+    async def call(self, op: str, **fields: Any) -> dict[str, Any]:
+        async with self.lock:
+            self.writer.write(json.dumps({"op": op, **fields}).encode() + b"\n")
+            await self.writer.drain()
+            reply: dict[str, Any] = json.loads(await self.reader.readline())
+        if "error" in reply:
+            raise RuntimeError(f"SFU refused {op}: {reply['error']}")
+        return reply
+
+
+class SeqCounter:
+    """Packets and sequence gaps per SSRC, over a window."""
+
+    def __init__(self) -> None:
+        self.streams: dict[int, list[int]] = {}  # ssrc -> [first, highest (extended), count]
+
+    def add(self, ssrc: int, seq: int) -> None:
+        stream = self.streams.get(ssrc)
+        if stream is None:
+            self.streams[ssrc] = [seq, seq, 1]
+            return
+        highest = stream[1]
+        delta = (seq - highest) & 0xFFFF
+        if delta < 0x8000:
+            stream[1] = highest + delta
+        stream[2] += 1
+
+    def reset(self) -> None:
+        self.streams = {}
+
+    def totals(self) -> tuple[int, int]:
+        received = sum(s[2] for s in self.streams.values())
+        expected = sum(s[1] - s[0] + 1 for s in self.streams.values())
+        return received, max(0, expected - received)
+
+
+class LightSubscriber:
+    """Receives over ICE/DTLS/SRTP like a browser, but only counts what arrives."""
+
+    def __init__(self, control: Control, peer: str) -> None:
+        self.control, self.peer = control, peer
+        self.pc = new_pc()
+        self.counter = SeqCounter()
+        self.decrypt_errors = 0
+        self.tapped = False
+
+    async def join(self) -> None:
+        offer = (await self.control.call("subscribe", peer=self.peer))["sdp"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        for transceiver in self.pc.getTransceivers():
+            # no decoder thread, no jitter buffer: packets are counted at the socket
+            hooks.attach_receiver(transceiver.receiver, _ignore, _ignore2, _ignore)
+        hooks.use_ice_addresses(self.pc, CLIENT_CONFIG)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self.control.call("answer", peer=self.peer, sdp=self.pc.localDescription.sdp)
+
+    def tap(self) -> bool:
+        """Count RTP at the socket once DTLS is up; RTCP, STUN, DTLS go the usual way."""
+        if self.tapped:
+            return True
+        dtls = hooks.dtls_transport(self.pc)
+        if dtls is None or dtls._rx_srtp is None:
+            return False
+        srtp = dtls._rx_srtp
+        counter = self.counter
+        for protocol in dtls.transport._connection._protocols:
+            original = protocol.datagram_received
+
+            def received(data: bytes, addr: Any, original: Any = original) -> None:
+                if 127 < data[0] < 192 and not 191 < data[1] < 224:
+                    try:
+                        plain = srtp.unprotect(data)
+                    except Exception:
+                        self.decrypt_errors += 1
+                        return
+                    seq, _, ssrc = struct.unpack_from("!HII", plain, 2)
+                    counter.add(ssrc, seq)
+                else:
+                    original(data, addr)
+
+            protocol.datagram_received = received
+        self.tapped = True
+        return True
+
+    async def close(self) -> None:
+        await self.pc.close()
+
+
+def _ignore(*args: Any) -> None:
+    return None
+
+
+def _ignore2(packet: Any, arrival: int) -> None:
+    return None
+
+
+class FullSubscriber:
+    """A normal aiortc receiver that decodes, to prove the forwarded stream is valid."""
+
+    def __init__(self, control: Control, peer: str) -> None:
+        self.control, self.peer = control, peer
+        self.pc = new_pc()
+        self.frames = 0
+        self.tasks: list[asyncio.Task[None]] = []
+        self.pc.on("track", self._on_track)
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video":
+            self.tasks.append(asyncio.ensure_future(self._read(track)))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        try:
+            while True:
+                await track.recv()
+                self.frames += 1
+        except Exception:
+            return
+
+    async def join(self) -> None:
+        offer = (await self.control.call("subscribe", peer=self.peer))["sdp"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        hooks.use_ice_addresses(self.pc, CLIENT_CONFIG)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self.control.call("answer", peer=self.peer, sdp=self.pc.localDescription.sdp)
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for task in self.tasks:
+            task.cancel()
+
+
+async def publish(control: Control) -> RTCPeerConnection:
+    video, audio = load_clips(CACHE_DIR)
+    pc = new_pc()
+    pc.addTransceiver(ReplayTrack("video", video), direction="sendonly")
+    pc.addTransceiver(ReplayTrack("audio", audio), direction="sendonly")
+    hooks.use_ice_addresses(pc, CLIENT_CONFIG)
+    await pc.setLocalDescription(await pc.createOffer())
+    answer = (await control.call("publish", peer="publisher", sdp=pc.localDescription.sdp))["sdp"]
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return pc
+
+
+async def wait_until(condition: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def rcvbuf_errors() -> int:
+    with open("/proc/net/snmp") as f:
+        lines = [line.split() for line in f if line.startswith("Udp:")]
+    header, values = lines[0], lines[1]
+    return int(values[header.index("RcvbufErrors")])
+
+
+async def floor_sinks(count: int) -> tuple[list[Any], list[int]]:
+    """Sockets that receive the floor run's packets and count them."""
+    loop = asyncio.get_running_loop()
+    received = [0]
+
+    class Sink(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: Any) -> None:
+            received[0] += 1
+
+    transports = []
+    for _ in range(count):
+        transport, _ = await loop.create_datagram_endpoint(Sink, local_addr=("127.0.0.1", 0))
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        transports.append(transport)
+    return transports, received
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    reader, writer = await asyncio.open_unix_connection(args.socket, limit=1 << 22)
+    control = Control(reader, writer)
+    publisher = await publish(control)
+    await wait_until(lambda: publisher.connectionState == "connected", 20, "the publisher")
+    await asyncio.sleep(1.0)
+    rss_before = (await control.call("rss"))["rss_mb"]
+
+    full = [FullSubscriber(control, f"full{i}") for i in range(2)]
+    light = [LightSubscriber(control, f"light{i}") for i in range(args.subscribers)]
+    for i in range(0, len(light), 20):  # join in batches, as a hearing fills up
+        await asyncio.gather(*(s.join() for s in light[i : i + 20]))
+    for subscriber in full:
+        await subscriber.join()
+    await wait_until(lambda: all(s.tap() for s in light), 60, "light subscribers' DTLS")
+    await wait_until(lambda: all(s.frames > 0 for s in full), 20, "decoded frames")
+    await asyncio.sleep(args.warmup)
+
+    for subscriber in light:
+        subscriber.counter.reset()
+    frames0 = [s.frames for s in full]
+    rcvbuf0 = rcvbuf_errors()
+    await control.call("measure_start")
+    await asyncio.sleep(args.seconds)
+    window = await control.call("measure_stop")
+    states = [s.pc.connectionState for s in light]
+    print({st: states.count(st) for st in set(states)}, file=sys.stderr)
+    print("load cpu", time.process_time(), file=sys.stderr)
+    frames = [s.frames - f for s, f in zip(full, frames0, strict=True)]
+    rcvbuf = rcvbuf_errors() - rcvbuf0
+    totals = [s.counter.totals() for s in light]
+    received = sum(t[0] for t in totals)
+    lost = sum(t[1] for t in totals)
+
+    # the floor runs alone: every peer is gone, the SFU process only protects and sends
+    for subscriber in [*light, *full]:
+        await subscriber.close()
+    await publisher.close()
+    await control.call("close_router")
+    sinks, floor_received = await floor_sinks(args.subscribers + len(full))
+    addresses = [t.get_extra_info("sockname") for t in sinks]
+    floor = await control.call("floor", addresses=addresses)
+    for transport in sinks:
+        transport.close()
+    await control.call("close")
+    writer.close()
+
+    cpu_us = window["cpu_s"] * 1e6 / max(1, window["forwarded"])
+    floor_us = floor["cpu_s"] * 1e6 / max(1, floor["sent"])
+    return {
+        "subscribers": args.subscribers,
+        "full_subscribers": len(full),
+        "seconds": round(window["wall_s"], 2),
+        "sfu_cpu_cores": round(window["cpu_s"] / window["wall_s"], 3),
+        "forwarded_pps": round(window["forwarded"] / window["wall_s"]),
+        "cpu_us_per_packet": round(cpu_us, 2),
+        "floor_us_per_packet": round(floor_us, 2),
+        "ratio_to_floor": round(cpu_us / floor_us, 2) if floor_us else None,
+        "light_received": received,
+        "light_lost": lost,
+        "loss_ratio": round(lost / max(1, received + lost), 5),
+        "decrypt_errors": sum(s.decrypt_errors for s in light),
+        "rcvbuf_errors": rcvbuf,
+        "decoded_fps_min": round(min(frames) / window["wall_s"], 1),
+        "rss_mb": round(window["rss_mb"], 1),
+        "rss_mb_per_subscriber": round(
+            (window["rss_mb"] - rss_before) / (args.subscribers + len(full)), 3
+        ),
+        "floor_packets_received": floor_received[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--cpu", type=int, default=None)
+    args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    print(json.dumps(asyncio.run(run(args))), flush=True)
+
+
+if __name__ == "__main__":
+    main()

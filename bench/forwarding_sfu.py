@@ -1,0 +1,198 @@
+"""The SFU side of the forwarding benchmark: a Router behind a JSON-lines control socket.
+
+Also measures the floor: SRTP-protect and send the same packets to as many sockets, nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import struct
+import time
+from typing import Any
+
+import pylibsrtp
+
+from sfu import Router, SfuConfig, Transport
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class RecordingSink:
+    """Passes one subscriber's packets on and keeps a copy, to replay for the floor."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+        self.recording = False
+        self.packets: list[tuple[float, bytes]] = []
+
+    def send_packet(
+        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, ext: bytes, body: bytes
+    ) -> bool:
+        if self.recording:
+            header = struct.pack("!BBHII", b0, b1, seq, ts, ssrc)
+            self.packets.append((time.monotonic(), header + ext + body))
+        return bool(self.sink.send_packet(b0, b1, seq, ts, ssrc, ext, body))
+
+    def send_rtcp(self, data: bytes) -> bool:
+        return bool(self.sink.send_rtcp(data))
+
+
+class BenchSfu:
+    """Handles the load generator's requests."""
+
+    def __init__(self) -> None:
+        self.router = Router(SfuConfig(), router_id="bench")
+        self.recorder: RecordingSink | None = None
+        self.window: dict[str, float] = {}
+
+    def forwarded(self) -> int:
+        return sum(
+            c.packets_sent for t in self.router.transports.values() for c in t.consumers.values()
+        )
+
+    async def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+        op = request["op"]
+        handler = getattr(self, f"op_{op}")
+        result: dict[str, Any] = await handler(request)
+        return result
+
+    async def op_publish(self, request: dict[str, Any]) -> dict[str, Any]:
+        transport = await self.router.create_transport(request["peer"])
+        return {"sdp": await transport.handle_offer(request["sdp"])}
+
+    async def op_subscribe(self, request: dict[str, Any]) -> dict[str, Any]:
+        transport = await self.router.create_transport(request["peer"])
+        for producer in self.router.producers.values():
+            await self.router.consume(producer, transport)
+        if self.recorder is None:
+            self._record(transport)
+        return {"sdp": await transport.create_offer()}
+
+    def _record(self, transport: Transport) -> None:
+        self.recorder = RecordingSink(transport.sink)
+        for consumer in transport.consumers.values():
+            consumer._sink = self.recorder  # type: ignore[assignment]
+
+    async def op_answer(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self.router.transports[request["peer"]].handle_answer(request["sdp"])
+        return {}
+
+    async def op_rss(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"rss_mb": rss_mb()}
+
+    async def op_measure_start(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.window = {"cpu": time.process_time(), "wall": time.monotonic()}
+        self.window["forwarded"] = self.forwarded()
+        if self.recorder is not None:
+            self.recorder.packets = []
+            self.recorder.recording = True
+        return {}
+
+    async def op_measure_stop(self, request: dict[str, Any]) -> dict[str, Any]:
+        cpu = time.process_time() - self.window["cpu"]
+        wall = time.monotonic() - self.window["wall"]
+        forwarded = self.forwarded() - int(self.window["forwarded"])
+        if self.recorder is not None:
+            self.recorder.recording = False
+        return {"cpu_s": cpu, "wall_s": wall, "forwarded": forwarded, "rss_mb": rss_mb()}
+
+    async def op_floor(self, request: dict[str, Any]) -> dict[str, Any]:
+        packets = self.recorder.packets if self.recorder else []
+        return await floor(packets, [tuple(a) for a in request["addresses"]])
+
+    async def op_stats(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.router.stats()
+
+    async def op_close_router(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self.router.close()
+        return {}
+
+    async def op_close(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self.router.close()
+        return {}
+
+
+async def floor(packets: list[tuple[float, bytes]], addresses: list[Any]) -> dict[str, Any]:
+    """Protect and send each recorded packet to every address, at the recorded pace."""
+    outs = []
+    for address in addresses:
+        policy = pylibsrtp.Policy(
+            key=os.urandom(44),
+            ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+            srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+        )
+        policy.allow_repeat_tx = True
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        outs.append((pylibsrtp.Session(policy), sock, tuple(address)))
+    if not packets:
+        return {"cpu_s": 0.0, "sent": 0}
+    start_rec, start = packets[0][0], time.monotonic()
+    cpu0 = time.process_time()
+    sent = 0
+    for at, data in packets:
+        delay = (at - start_rec) - (time.monotonic() - start)
+        if delay > 0.001:
+            await asyncio.sleep(delay)
+        for session, sock, address in outs:
+            try:
+                sock.sendto(session.protect(data), address)
+                sent += 1
+            except BlockingIOError:
+                pass
+    cpu = time.process_time() - cpu0
+    for _, sock, _ in outs:
+        sock.close()
+    return {"cpu_s": cpu, "sent": sent, "packets": len(packets), "copies": len(outs)}
+
+
+async def serve(path: str) -> None:
+    sfu = BenchSfu()
+    done = asyncio.Event()
+
+    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await serve_client(reader, writer)
+
+    async def serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while line := await reader.readline():
+            request = json.loads(line)
+            try:
+                reply = await sfu.handle(request)
+            except Exception as exc:
+                reply = {"error": f"{type(exc).__name__}: {exc}"}
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+            if request["op"] == "close":
+                done.set()
+        writer.close()
+
+    server = await asyncio.start_unix_server(client, path, limit=1 << 22)
+    async with server:
+        await done.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--cpu", type=int, default=None)
+    args = parser.parse_args()
+    if args.cpu is not None:
+        os.sched_setaffinity(0, {args.cpu})
+    asyncio.run(serve(args.socket))
+
+
+if __name__ == "__main__":
+    main()
