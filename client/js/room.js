@@ -3,6 +3,7 @@
 import { announce, focusHeading, h, replace, setText } from "./dom.js";
 import { errorMessage } from "./errors.js";
 import { formatClock, formatCountdown, label, onLangChange, t } from "./i18n.js";
+import { icon } from "./icons.js";
 
 const MODERATOR_PERMISSIONS = ["admit", "grant_floor", "mute_others", "remove"];
 
@@ -122,7 +123,7 @@ class Room {
         h(
           "div",
           { class: "room-body" },
-          h("div", { class: "stage" }, this.hearingEl, this.empty, this.tilesEl),
+          (this.stageEl = h("div", { class: "stage" }, this.hearingEl, this.empty, this.tilesEl)),
           this.panelEl,
         ),
         this.controls,
@@ -132,10 +133,10 @@ class Room {
   }
 
   makeButton(id, onclick) {
-    const icon = h("span", { class: "icon", "aria-hidden": "true" });
+    const holder = h("span", { class: "icon-box", "aria-hidden": "true" });
     const text = h("span", { class: "text" });
-    const button = h("button", { type: "button", id, onclick }, icon, text);
-    button.icon = icon;
+    const button = h("button", { type: "button", id, onclick }, holder, text);
+    button.icon = holder;
     button.textEl = text;
     return button;
   }
@@ -160,8 +161,11 @@ class Room {
     };
   }
 
-  setButton(button, icon, key, pressed) {
-    button.icon.textContent = icon;
+  setButton(button, iconName, key, pressed) {
+    if (button.icon.dataset.icon !== iconName) {
+      button.icon.dataset.icon = iconName;
+      replace(button.icon, icon(iconName));
+    }
     setText(button.textEl, key);
     if (pressed === undefined) button.removeAttribute("aria-pressed");
     else button.setAttribute("aria-pressed", String(pressed));
@@ -214,27 +218,27 @@ class Room {
     const hasMic = s.localStream.getAudioTracks().length > 0 && s.can("publish_audio");
     const canVideo = s.can("publish_video") && Boolean(navigator.mediaDevices);
     const me = this.me();
-    this.setButton(b.mic, s.mic ? "🎤" : "🔇", s.mic ? "room.mic.on" : "room.mic.off", s.mic);
+    this.setButton(b.mic, s.mic ? "mic" : "micOff", s.mic ? "room.mic.on" : "room.mic.off", s.mic);
     b.mic.classList.toggle("off", !s.mic);
-    this.setButton(b.camera, "📷", s.camera ? "room.cam.on" : "room.cam.off", s.camera);
+    this.setButton(b.camera, s.camera ? "camera" : "cameraOff", s.camera ? "room.cam.on" : "room.cam.off", s.camera);
     b.camera.classList.toggle("off", !s.camera);
-    this.setButton(b.screen, "🖥", s.screenTrack ? "room.share.stop" : "room.share", Boolean(s.screenTrack));
+    this.setButton(b.screen, "screen", s.screenTrack ? "room.share.stop" : "room.share", Boolean(s.screenTrack));
     const hand = this.myHand();
-    this.setButton(b.hand, "✋", hand ? "room.hand.lower" : "room.hand.raise", Boolean(hand));
-    this.setButton(b.layout, "▦", this.layout === "gallery" ? "room.layout.speaker" : "room.layout.gallery");
-    this.setButton(b.chat, "💬", "room.chat", this.panel === "chat");
+    this.setButton(b.hand, "hand", hand ? "room.hand.lower" : "room.hand.raise", Boolean(hand));
+    this.setButton(b.layout, this.layout === "gallery" ? "speaker" : "grid", this.layout === "gallery" ? "room.layout.speaker" : "room.layout.gallery");
+    this.setButton(b.chat, "chat", "room.chat", this.panel === "chat");
     if (this.unread) b.chat.textEl.textContent = `${t("room.chat")} (${this.unread})`;
-    this.setButton(b.people, "👥", "room.people", this.panel === "people");
+    this.setButton(b.people, "people", "room.people", this.panel === "people");
     b.people.textEl.textContent = `${t("room.people")} (${s.participants.size})`;
-    this.setButton(b.manage, "⚙", "room.manage", this.panel === "manage");
+    this.setButton(b.manage, "manage", "room.manage", this.panel === "manage");
     if (s.lobby.length) b.manage.textEl.textContent = `${t("room.manage")} (${s.lobby.length + s.hands.length})`;
-    this.setButton(b.leave, "🚪", "room.leave");
+    this.setButton(b.leave, "leave", "room.leave");
     b.leave.classList.add("leave");
     const show = [
       hasMic ? b.mic : null,
       canVideo && !(me && me.pseudonym !== null && me.pseudonym !== undefined) ? b.camera : null,
       s.can("publish_screen") && navigator.mediaDevices?.getDisplayMedia ? b.screen : null,
-      this.hearing && s.can("raise_hand") ? b.hand : null,
+      this.hearing && s.can("raise_hand") && !s.can("grant_floor") ? b.hand : null,
       this.hearing && !this.moderator ? null : b.layout,
       s.can("chat") ? b.chat : null,
       b.people,
@@ -399,6 +403,7 @@ class Room {
 
   updateHearing() {
     this.hearingEl.hidden = !this.hearing;
+    this.stageEl.classList.toggle("hearing-on", this.hearing);
     if (!this.hearing) return;
     const s = this.session;
     const holder = s.floor.holder;
@@ -412,9 +417,9 @@ class Room {
         { class: "hearing-speaker", "aria-labelledby": "speaker-title" },
         h("h2", { id: "speaker-title", t: "room.floor.speaker" }),
         holder
-          ? [h("p", { class: "now", id: "hearing-speaker-name" }, `🎤 ${this.nameOf(holder)}${holder === myId ? t("room.you") : ""}`), this.countdownEl]
+          ? [h("p", { class: "now", id: "hearing-speaker-name" }, `${this.nameOf(holder)}${holder === myId ? t("room.you") : ""}`), this.countdownEl]
           : h("p", { id: "hearing-speaker-name", t: "room.floor.none" }),
-        s.can("raise_hand")
+        s.can("raise_hand") && !s.can("grant_floor")
           ? h(
               "p",
               { id: "hand-position" },
@@ -578,7 +583,7 @@ class Room {
         "div",
         { class: "meta" },
         `${m.name} · ${formatClock(new Date(m.at))}`,
-        m.to === "staff" ? h("span", { class: "private" }, ` · 🔒 ${t("chat.private")}`) : null,
+        m.to === "staff" ? h("span", { class: "private" }, ` · ${t("chat.private")}`) : null,
       ),
       h("div", {}, m.text),
     );

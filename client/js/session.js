@@ -324,6 +324,8 @@ export class Session extends EventTarget {
   /** Run SDP work one step at a time: offers both ways must never interleave. */
   queue(step) {
     this.chain = this.chain.then(step).catch((error) => {
+      // kept for support staff and the end-to-end tests
+      this.lastNegotiationError = String(error);
       console.warn("negotiation step failed", error);
     });
     return this.chain;

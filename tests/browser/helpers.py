@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from playwright.async_api import Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.browser.conftest import LiveServer
 from tests.conftest import STAFF_PASSWORD
@@ -97,9 +100,34 @@ FRAMES_DECODED = """async () => {
 }"""
 
 
+# media failures that are known bugs of the SFU side, not of the client: the test is then
+# marked xfail with the reason, and passes by itself once the SFU is fixed
+KNOWN_SFU_BUGS = {
+    "RTP extension ID reassignment": "the SFU's offers reuse header-extension ids of the "
+    "browser's offer for other extensions (Chromium refuses them)",
+}
+
+
+async def xfail_on_known_sfu_bug(page: Page) -> None:
+    """If the page's last negotiation failed on a known SFU bug, mark the test xfail."""
+    error = await page.evaluate("() => window.madoguchi && window.madoguchi.lastNegotiationError")
+    for needle, reason in KNOWN_SFU_BUGS.items():
+        if error and needle in error:
+            pytest.xfail(f"known SFU bug: {reason}: {error}")
+
+
+async def wait_until(page: Page, predicate: str, arg: Any = None) -> None:
+    """Wait for a condition in the page; a known SFU bug makes the test xfail instead."""
+    try:
+        await page.wait_for_function(predicate, arg=arg, timeout=30_000)
+    except PlaywrightTimeout:
+        await xfail_on_known_sfu_bug(page)
+        raise
+
+
 async def wait_remote_videos(page: Page, count: int) -> None:
     """Wait until `count` other people's videos play in the page."""
-    await page.wait_for_function(f"(n) => ({REMOTE_VIDEOS})() >= n", arg=count, timeout=30_000)
+    await wait_until(page, f"(n) => ({REMOTE_VIDEOS})() >= n", count)
 
 
 async def inbound(page: Page) -> dict[str, dict[str, Any]]:
@@ -120,3 +148,24 @@ async def remote_mids(page: Page, participant_name: str, kind: str) -> list[str]
         [participant_name, kind],
     )
     return mids
+
+
+async def packets_from(page: Page, participant_name: str, kind: str) -> int:
+    """Packets received so far from one participant's `kind` track."""
+    mids = set(await remote_mids(page, participant_name, kind))
+    stats = await inbound(page)
+    return sum(s["packets"] for mid, s in stats.items() if mid in mids and s["kind"] == kind)
+
+
+async def wait_packets_flow(page: Page, participant_name: str, kind: str) -> int:
+    """Wait until packets of that track arrive and keep arriving; returns the count."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    first = await packets_from(page, participant_name, kind)
+    while loop.time() < deadline:
+        await asyncio.sleep(0.5)
+        now = await packets_from(page, participant_name, kind)
+        if now > first + 10:
+            return now
+    await xfail_on_known_sfu_bug(page)
+    raise AssertionError(f"no {kind} packets from {participant_name} (stayed at {first})")
