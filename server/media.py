@@ -7,6 +7,7 @@ paused unless the room's gate for it is open, and only members with `subscribe` 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 # what a client may say an m-line carries, and the room's kind for it
 SOURCE_KINDS = {"mic": "audio", "camera": "video", "screen": "screen"}
 SOURCE_MEDIA = {"mic": "audio", "camera": "video", "screen": "video"}
+# candidate:<foundation> <component> <udp|tcp> <priority> <address> <port> typ <type> ...
+CANDIDATE = re.compile(r"^candidate:\S+ \d+ (?i:udp|tcp) \d+ \S+ \d+ typ \S+")
 
 
 def sfu_config(settings: Settings) -> SfuConfig:
@@ -149,6 +152,8 @@ class SfuMedia:
             raise RoomError("glare", "the server's offer is outstanding: answer it first") from None
         except (NoUsableCodecError, NegotiationError) as error:
             raise RoomError("bad_sdp", str(error)) from None
+        except SfuError as error:
+            raise RoomError("media_unavailable", str(error)) from None
         finally:
             peer.busy = False
         reply(answer)
@@ -165,6 +170,8 @@ class SfuMedia:
             await peer.transport.handle_answer(sdp)
         except NegotiationError as error:
             raise RoomError("bad_sdp", str(error)) from None
+        except SfuError as error:
+            raise RoomError("media_unavailable", str(error)) from None
         peer.offering = False
         self._want_offer(peer)
 
@@ -172,10 +179,14 @@ class SfuMedia:
         peer = self.peers.get(member.id)
         if peer is None:
             raise RoomError("no_offer", "send an offer before candidates")
+        if candidate is not None and not CANDIDATE.match(candidate):
+            raise RoomError("bad_field", "not an ICE candidate line", field="candidate")
         try:
             await peer.transport.add_ice_candidate(candidate, mid)
         except NegotiationError as error:
             raise RoomError("bad_field", str(error), field="candidate") from None
+        except SfuError as error:
+            raise RoomError("media_unavailable", str(error)) from None
 
     async def close(self) -> None:
         self.peers.clear()

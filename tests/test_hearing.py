@@ -269,6 +269,10 @@ async def test_a_role_without_publish_permission_cannot_make_a_producer(
         assert reply["code"] in ("forbidden", "bad_field"), reply
     bad = await guest.request({"type": "offer", "sdp": "v=0 broken", "sources": {}}, "answer")
     assert bad["code"] == "bad_sdp"
+    await guest.expect_error({"type": "answer", "sdp": "v=0 whatever"}, "no_offer")
+    await guest.expect_error({"type": "candidate", "candidate": "candidate:junk"}, "bad_field")
+    await chair.send({"type": "chat", "text": "聞こえますか"})
+    assert (await guest.wait("chat"))["text"] == "聞こえますか"
     media = next(iter(server.app[ROOMS].live.values())).media
     assert isinstance(media, SfuMedia) and not media.router.producers
 
