@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import struct
@@ -17,7 +18,7 @@ from typing import Any
 
 import pylibsrtp
 
-from sfu import Router, SfuConfig, Transport
+from sfu import Router, SfuConfig
 
 
 def rss_mb() -> float:
@@ -28,24 +29,32 @@ def rss_mb() -> float:
     return 0.0
 
 
-class RecordingSink:
-    """Passes one subscriber's packets on and keeps a copy, to replay for the floor."""
+class PacketRecorder:
+    """Keeps the publisher's packets (as forwarded: header, 8-byte extension block, payload)
+    with their arrival times, so that the floor replays the same sizes at the same pace."""
 
-    def __init__(self, sink: Any) -> None:
-        self.sink = sink
+    def __init__(self) -> None:
         self.recording = False
         self.packets: list[tuple[float, bytes]] = []
 
-    def send_packet(
-        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, ext: bytes, body: bytes
-    ) -> bool:
-        if self.recording:
-            header = struct.pack("!BBHII", b0, b1, seq, ts, ssrc)
-            self.packets.append((time.monotonic(), header + ext + body))
-        return bool(self.sink.send_packet(b0, b1, seq, ts, ssrc, ext, body))
+    def tap(self, receiver: Any) -> None:
+        handler = receiver._handle_rtp_packet
 
-    def send_rtcp(self, data: bytes) -> bool:
-        return bool(self.sink.send_rtcp(data))
+        async def record(packet: Any, arrival_time_ms: int) -> None:
+            if self.recording:
+                header = struct.pack(
+                    "!BBHII",
+                    0x90,
+                    packet.payload_type,
+                    packet.sequence_number,
+                    packet.timestamp,
+                    packet.ssrc,
+                )
+                ext = b"\xbe\xde\x00\x01\x22\x00\x00\x00"
+                self.packets.append((time.monotonic(), header + ext + packet.payload))
+            await handler(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = record
 
 
 class BenchSfu:
@@ -53,7 +62,7 @@ class BenchSfu:
 
     def __init__(self) -> None:
         self.router = Router(SfuConfig(), router_id="bench")
-        self.recorder: RecordingSink | None = None
+        self.recorder = PacketRecorder()
         self.window: dict[str, float] = {}
 
     def forwarded(self) -> int:
@@ -69,20 +78,16 @@ class BenchSfu:
 
     async def op_publish(self, request: dict[str, Any]) -> dict[str, Any]:
         transport = await self.router.create_transport(request["peer"])
-        return {"sdp": await transport.handle_offer(request["sdp"])}
+        answer = await transport.handle_offer(request["sdp"])
+        for producer in transport.producers.values():
+            self.recorder.tap(producer._transceiver.receiver)
+        return {"sdp": answer}
 
     async def op_subscribe(self, request: dict[str, Any]) -> dict[str, Any]:
         transport = await self.router.create_transport(request["peer"])
         for producer in self.router.producers.values():
             await self.router.consume(producer, transport)
-        if self.recorder is None:
-            self._record(transport)
         return {"sdp": await transport.create_offer()}
-
-    def _record(self, transport: Transport) -> None:
-        self.recorder = RecordingSink(transport.sink)
-        for consumer in transport.consumers.values():
-            consumer._sink = self.recorder  # type: ignore[assignment]
 
     async def op_answer(self, request: dict[str, Any]) -> dict[str, Any]:
         await self.router.transports[request["peer"]].handle_answer(request["sdp"])
@@ -94,21 +99,19 @@ class BenchSfu:
     async def op_measure_start(self, request: dict[str, Any]) -> dict[str, Any]:
         self.window = {"cpu": time.process_time(), "wall": time.monotonic()}
         self.window["forwarded"] = self.forwarded()
-        if self.recorder is not None:
-            self.recorder.packets = []
-            self.recorder.recording = True
+        self.recorder.packets = []
+        self.recorder.recording = True
         return {}
 
     async def op_measure_stop(self, request: dict[str, Any]) -> dict[str, Any]:
         cpu = time.process_time() - self.window["cpu"]
         wall = time.monotonic() - self.window["wall"]
         forwarded = self.forwarded() - int(self.window["forwarded"])
-        if self.recorder is not None:
-            self.recorder.recording = False
+        self.recorder.recording = False
         return {"cpu_s": cpu, "wall_s": wall, "forwarded": forwarded, "rss_mb": rss_mb()}
 
     async def op_floor(self, request: dict[str, Any]) -> dict[str, Any]:
-        packets = self.recorder.packets if self.recorder else []
+        packets = self.recorder.packets
         return await floor(packets, [tuple(a) for a in request["addresses"]])
 
     async def op_stats(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -191,6 +194,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
+    logging.basicConfig(level=logging.WARNING, format="sfu %(levelname)s %(name)s %(message)s")
+    logging.getLogger("sfu").setLevel(logging.INFO)
     asyncio.run(serve(args.socket))
 
 

@@ -159,6 +159,19 @@ def attach_receiver(
     receiver._handle_rtcp_packet = handle_rtcp
 
 
+RECEIVER = "_RTCRtpReceiver__"
+
+
+def release_receiver_state(receiver: Any) -> None:
+    """Drop a receiver's jitter buffer, NACK generator and bitrate estimator.
+
+    The SFU never lets aiortc process received packets, and a video receiver's estimator alone
+    holds a thousand rate buckets (≈ 100 KB): per subscriber, that was a third of the memory.
+    """
+    for name in ("jitter_buffer", "nack_generator", "remote_bitrate_estimator"):
+        setattr(receiver, RECEIVER + name, None)
+
+
 def detach_receiver(receiver: Any) -> None:
     """Stop routing packets to a receiver whose producer closed."""
     receiver.transport._unregister_rtp_receiver(receiver)

@@ -83,6 +83,7 @@ class Consumer:
         self._ssrc, self._rtx_ssrc = hooks.sender_ssrcs(transceiver.sender)
         hooks.set_msid(transceiver.sender, self.producer.peer_id, self.producer.id)
         hooks.attach_sender(transceiver.sender, self._on_start, self._on_rtcp)
+        hooks.release_receiver_state(transceiver.receiver)  # a sendonly m-line receives nothing
 
     def _on_start(self, params: hooks.StreamParams) -> None:
         if self.closed:

@@ -80,6 +80,7 @@ class Producer:
         self.nacks_sent = 0
         self.keyframe_requests_sent = 0
         hooks.attach_receiver(transceiver.receiver, self._on_start, self._on_rtp, self._on_rtcp)
+        hooks.release_receiver_state(transceiver.receiver)
 
     # --- control ------------------------------------------------------------------------
 

@@ -35,7 +35,11 @@ class Peer:
         self.on_offer: Callable[[str], Awaitable[str]] | None = None
         self.first_answer_sent = asyncio.Event()
         self.errors: list[dict[str, Any]] = []
+        # a local offer and the answer to a server offer never overlap on one peer connection
+        self.lock = asyncio.Lock()
+        self._offers: asyncio.Queue[str] = asyncio.Queue()
         self.task = asyncio.ensure_future(self._read())
+        self.worker = asyncio.ensure_future(self._answer_offers())
 
     async def request(self, message: dict[str, Any], limit: float = 30) -> dict[str, Any]:
         ref = next(self._refs)
@@ -64,16 +68,25 @@ class Peer:
             future = self._replies.get(body.get("ref"))
             if future is not None and not future.done():
                 future.set_result(body)
-            elif body.get("type") == "offer" and self.on_offer is not None:
-                # the server's offer: answer it in order, one at a time
-                answer = await self.on_offer(body["sdp"])
-                await self.ws.send_str(json.dumps({"type": "answer", "sdp": answer}))
-                self.first_answer_sent.set()
+            elif body.get("type") == "offer":
+                self._offers.put_nowait(body["sdp"])
             elif body.get("type") == "error":
                 self.errors.append(body)
 
+    async def _answer_offers(self) -> None:
+        # the server's offers, answered in order, one at a time
+        while True:
+            sdp = await self._offers.get()
+            if self.on_offer is None:
+                continue
+            async with self.lock:
+                answer = await self.on_offer(sdp)
+            await self.ws.send_str(json.dumps({"type": "answer", "sdp": answer}))
+            self.first_answer_sent.set()
+
     async def close(self) -> None:
         self.task.cancel()
+        self.worker.cancel()
         await self.ws.close()
 
 
@@ -153,12 +166,15 @@ class MadoguchiDriver:
         return peer
 
     async def _publish_on(self, peer: Peer, publisher: Publisher | Subscriber) -> None:
-        offer = await publisher.offer()
-        sources = {
-            mid: "mic" if kind == "audio" else "camera" for mid, kind in publisher.mids().items()
-        }
-        reply = await peer.request({"type": "offer", "sdp": offer, "sources": sources})
-        await publisher.accept_answer(reply["sdp"])
+        # the client always offers first (server/media.py makes the transport then)
+        async with peer.lock:
+            offer = await publisher.offer()
+            sources = {
+                mid: "mic" if kind == "audio" else "camera"
+                for mid, kind in publisher.mids().items()
+            }
+            reply = await peer.request({"type": "offer", "sdp": offer, "sources": sources})
+            await publisher.accept_answer(reply["sdp"])
 
     async def publish(self, publisher: Publisher) -> None:
         peer = await self._join(await self._participant("chair"), "link", _answerer(publisher.pc))
@@ -166,6 +182,7 @@ class MadoguchiDriver:
 
     async def subscribe(self, subscriber: Subscriber) -> None:
         peer = await self._join(await self._participant("resident"), "passcode", subscriber.answer)
+        await self._publish_on(peer, subscriber)  # sends nothing: one recvonly m-line
         await peer.first_answer_sent.wait()
 
     async def viewer_credentials(self, count: int) -> list[dict[str, Any]]:

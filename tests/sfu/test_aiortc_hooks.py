@@ -38,6 +38,8 @@ def test_receiver_internals_exist() -> None:
     assert "async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int)" in source
     assert "async def _handle_rtcp_packet(self, packet: AnyRtcpPacket)" in source
     assert "async def receive(self, parameters: RTCRtpReceiveParameters)" in source
+    for name in ("jitter_buffer", "nack_generator", "remote_bitrate_estimator"):
+        assert f"self.__{name} = " in source, name
 
 
 def test_dtls_transport_routes_to_overridable_handlers() -> None:
