@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,7 @@ def free_port() -> int:
 
 
 def test_serve_on_a_fresh_data_dir_answers_and_prints_the_demo(tmp_path: Path) -> None:
+    import urllib.error
     import urllib.request
 
     port = free_port()
@@ -121,8 +123,17 @@ def test_serve_on_a_fresh_data_dir_answers_and_prints_the_demo(tmp_path: Path) -
         assert output.count(f"http://127.0.0.1:{port}/j/") == 4  # staff, 2 heirs, chair
         assert "参加者 1 (resident, anonymous)" in output
         assert "passcode" in output
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
-            assert response.status == 200
+        # the demo is printed while the app starts, a moment before the port listens
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+                    assert response.status == 200
+                    break
+            except urllib.error.URLError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
     finally:
         process.terminate()
         process.wait(timeout=15)
