@@ -9,12 +9,13 @@ from pathlib import Path
 from aiohttp import web
 
 from server import outbox, pages, registration_routes, rest, signaling
-from server.auth import RateLimiter, SessionStore, session_middleware
+from server.auth import SessionStore, session_middleware
 from server.db.engine import make_engine, make_sessionmaker
 from server.db.migrate import upgrade
 from server.errors import ApiError
 from server.invitations import reminder_hook
 from server.mail import Mailer, MailSender
+from server.ratelimit import RateLimiter
 from server.rest import LOGIN_LIMITER
 from server.settings import Settings
 from server.state import DB, ENGINE, MAIL_SENDER, MAILER, SESSIONS, SETTINGS, TEMPLATES

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -69,28 +68,6 @@ class SessionStore:
         now = time.time()
         for key in [k for k, s in self._sessions.items() if s.expires_at < now]:
             del self._sessions[key]
-
-
-class RateLimiter:
-    """At most `limit` events per `window` seconds for each key (e.g. a client address)."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit = limit
-        self.window = window
-        self._events: dict[str, deque[float]] = {}
-
-    def allow(self, key: str, now: float | None = None) -> bool:
-        """Record one event for key; False when the key is over its limit."""
-        now = time.monotonic() if now is None else now
-        events = self._events.setdefault(key, deque())
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        if len(events) >= self.limit:
-            return False
-        events.append(now)
-        if len(self._events) > 10000:  # keep memory bounded under a spray of addresses
-            self._events = {k: v for k, v in self._events.items() if v}
-        return True
 
 
 # None when the request carries no live staff session

@@ -11,7 +11,7 @@ from server import registration as reg
 from server.db.models import Consultation, utcnow
 from server.errors import ApiError
 from server.html import esc, page
-from server.invitations import RateLimiter
+from server.ratelimit import RateLimiter
 from server.rest import field, read_json
 from server.state import DB, MAILER, SETTINGS, TEMPLATES
 from server.templates import Template

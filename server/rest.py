@@ -11,10 +11,11 @@ from aiohttp import web
 from server import consultations as svc
 from server import invitations
 from server import mail as mail_svc
-from server.auth import COOKIE, RateLimiter, current_staff
+from server.auth import COOKIE, current_staff
 from server.consultations import TIME_EXAMPLE
 from server.db.models import Consultation, Mail, Participant
 from server.errors import ApiError, bad_request, not_found
+from server.ratelimit import RateLimiter
 from server.staff import authenticate
 from server.state import DB, MAIL_SENDER, MAILER, SESSIONS, SETTINGS, TEMPLATES
 from server.templates import Template

@@ -25,7 +25,6 @@ from server.invitations import (
     FAILURE_REASON,
     InvitationError,
     IssuedSecrets,
-    RateLimiter,
     compose_invitation_mail,
     create_invitation,
     queue_due_reminders,
@@ -37,6 +36,7 @@ from server.invitations import (
     verify_passcode,
 )
 from server.mail import Mailer, MailSender, SenderOptions
+from server.ratelimit import RateLimiter
 from server.settings import Settings
 from server.templates import load_template
 from tests.smtpserver import SmtpServer, wait_until
