@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from aiortc import RTCSessionDescription
 
 from server.app import create_app
 from server.media import SfuMedia
@@ -361,3 +362,64 @@ async def test_graceful_shutdown_closes_every_peer(settings: Settings) -> None:
     await guest.close()
     await staff.close()
     await http.close()
+
+
+@pytest.mark.timeout(60)
+async def test_moderator_mute_pauses_at_the_sfu_until_asked_to_unmute(
+    server: Client, party: Party
+) -> None:
+    public_id, (heir,) = await seed(server.app, "bereavement", [("heir", "鈴木")])
+    staff = await party.staff(public_id, "staff")
+    guest = await party.guest(credentials(heir))
+    await admit_all(staff, [guest])
+    staff_peer = await party.media(staff, {"mic": ToneTrack()})
+    guest_peer = await party.media(guest, {"mic": ToneTrack()})
+    heir_id = guest.me["id"]
+    await until(lambda: staff_peer.received(heir_id) > 5, 20, "the heir's audio")
+    await until(lambda: guest_peer.received(staff.me["id"]) > 5, 20, "the staff's audio")
+
+    await staff.send({"type": "mute", "id": heir_id, "kind": "audio"})
+    assert (await guest.wait("muted")) == {"type": "muted", "kind": "audio"}
+    await _assert_stops({staff.me["id"]: staff_peer, heir_id: guest_peer}, heir_id, staff.me["id"])
+    await guest.expect_error({"type": "set_media", "audio": True}, "muted_by_moderator")
+
+    await staff.send({"type": "ask_unmute", "id": heir_id, "kind": "audio"})
+    assert (await guest.wait("unmute_requested"))["kind"] == "audio"
+    await guest.send({"type": "set_media", "audio": True})
+    before = staff_peer.received(heir_id)
+    await until(lambda: staff_peer.received(heir_id) > before + 10, 10, "the heir's audio again")
+
+
+@pytest.mark.timeout(60)
+async def test_glare_a_client_offer_crossing_a_server_offer_is_refused_and_retried(
+    server: Client, party: Party
+) -> None:
+    public_id, (first, second) = await seed(
+        server.app, "bereavement", [("heir", "鈴木"), ("heir", "佐藤")]
+    )
+    staff = await party.staff(public_id, "staff")
+    guests = [await party.guest(credentials(who)) for who in (first, second)]
+    await admit_all(staff, guests)
+    slow = MediaPeer(guests[0])
+    party.peers.append(slow)
+    mic = slow.pc.addTransceiver(ToneTrack(), direction="sendonly")
+    await set_local(slow.pc, await slow.pc.createOffer())
+    reply = await guests[0].request(
+        {"type": "offer", "sdp": slow.pc.localDescription.sdp, "sources": {mic.mid: "mic"}},
+        "answer",
+    )
+    await slow.pc.setRemoteDescription(RTCSessionDescription(sdp=reply["sdp"], type="answer"))
+    # someone else publishes: the server offers to the slow client, who does not answer yet
+    await party.media(guests[1], {"mic": ToneTrack()})
+    pending = await guests[0].wait("offer")
+    crossing = await slow.pc.createOffer()
+    error = await guests[0].request(
+        {"type": "offer", "sdp": crossing.sdp, "sources": {mic.mid: "mic"}}, "answer"
+    )
+    assert error["code"] == "glare"
+    # the polite side answers the server's offer, then offers again, and both succeed
+    await slow._answer(pending)
+    slow._task = asyncio.create_task(slow._answer_offers())
+    again = await slow.reoffer({mic: "mic"})
+    assert again["type"] == "answer"
+    await until(lambda: slow.received(guests[1].me["id"]) > 5, 20, "media after the glare")
