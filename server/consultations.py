@@ -165,6 +165,14 @@ async def cancel_consultation(session: AsyncSession, consultation: Consultation)
     await log_event(session, consultation, "cancelled", None, {})
 
 
+async def list_events(session: AsyncSession, consultation: Consultation) -> Sequence[Event]:
+    """The consultation's event log, oldest first."""
+    query = (
+        select(Event).where(Event.consultation_id == consultation.id).order_by(Event.at, Event.id)
+    )
+    return (await session.scalars(query)).all()
+
+
 async def log_event(
     session: AsyncSession,
     consultation: Consultation,

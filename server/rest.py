@@ -367,3 +367,25 @@ async def retry_mail(request: web.Request) -> web.Response:
         raise ApiError(409, "not_failed", "only a failed mail can be retried")
     request.app[MAIL_SENDER].wake()
     return web.json_response({"retried": True})
+
+
+@routes.get("/api/consultations/{id}/minutes")
+async def minutes(request: web.Request) -> web.Response:
+    """The event log of a consultation (joins, admissions, floor, chat), oldest first."""
+    current_staff(request)
+    async with request.app[DB]() as session:
+        consultation = await svc.get_consultation(session, request.match_info["id"])
+        events = await svc.list_events(session, consultation)
+    names = {p.id: (p.display_name, p.role) for p in consultation.participants}
+    items = []
+    for event in events:
+        who = names.get(event.participant_id) if event.participant_id is not None else None
+        items.append(
+            {
+                "at": event.at.isoformat(),
+                "kind": event.kind,
+                "participant": None if who is None else {"name": who[0], "role": who[1]},
+                "data": event.data,
+            }
+        )
+    return web.json_response({"consultation": consultation.public_id, "events": items})

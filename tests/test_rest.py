@@ -198,3 +198,11 @@ async def test_no_participants_join_a_cancelled_consultation(staff_client: Clien
     )
     assert response.status == 409
     assert (await error_of(response))["code"] == "consultation_closed"
+
+
+async def test_minutes_list_the_event_log_oldest_first(staff_client: Client) -> None:
+    cid = await create(staff_client, "council")
+    await staff_client.post(f"/api/consultations/{cid}/cancel")
+    minutes = await (await staff_client.get(f"/api/consultations/{cid}/minutes")).json()
+    assert [e["kind"] for e in minutes["events"]] == ["created", "cancelled"]
+    assert minutes["events"][0]["data"] == {"template": "council"}
