@@ -6,8 +6,12 @@ paused unless the room's gate for it is open, and only members with `subscribe` 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -48,6 +52,27 @@ def sfu_config(settings: Settings) -> SfuConfig:
         udp_port_min=settings.udp_port_min,
         udp_port_max=settings.udp_port_max,
     )
+
+
+TURN_CREDENTIAL_SECONDS = 12 * 3600
+
+
+def ice_servers(settings: Settings, now: float | None = None) -> list[dict[str, Any]]:
+    """What clients give RTCPeerConnection: the in-network TURN servers, or nothing.
+
+    With `turn_secret`, credentials are time-limited (the TURN REST convention coturn's
+    `use-auth-secret` checks): username = expiry time, password = HMAC-SHA1 of it.
+    """
+    if not settings.turn_urls:
+        return []
+    server: dict[str, Any] = {"urls": list(settings.turn_urls)}
+    if settings.turn_secret:
+        expires = int(time.time() if now is None else now) + TURN_CREDENTIAL_SECONDS
+        username = f"{expires}:madoguchi"
+        digest = hmac.new(settings.turn_secret.encode(), username.encode(), hashlib.sha1)
+        server["username"] = username
+        server["credential"] = base64.b64encode(digest.digest()).decode()
+    return [server]
 
 
 def sending_mlines(sdp: str) -> list[tuple[str, str]]:

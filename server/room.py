@@ -111,6 +111,7 @@ class Room:
         schedule: Schedule = _loop_schedule,
         clock: Callable[[], float] = time.time,
         grace: float = RECONNECT_GRACE,
+        ice_servers: Callable[[], list[dict[str, Any]]] = list,
     ) -> None:
         self.template = template
         self.consultation = consultation  # {"id", "title"}: public facts only
@@ -118,6 +119,7 @@ class Room:
         self.schedule = schedule
         self.clock = clock
         self.grace = grace
+        self.ice_servers = ice_servers  # for RTCPeerConnection, fresh TURN credentials each time
         self.members: dict[str, Member] = {}
         self.by_participant: dict[int, Member] = {}
         self.hands: list[str] = []
@@ -218,6 +220,7 @@ class Room:
             "participants": [self.view(m, member) for m in self.admitted()],
             "hands": list(self.hands),
             "floor": {k: v for k, v in self.floor_message().items() if k != "type"},
+            "ice_servers": self.ice_servers(),
             "server_time": int(self.clock() * 1000),
         }
         if member.can(P.admit):

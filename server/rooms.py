@@ -97,11 +97,12 @@ class LiveRoom:
         db: async_sessionmaker[AsyncSession],
         media_factory: MediaFactory,
         on_closed: Callable[[LiveRoom], None],
+        ice_servers: Callable[[], list[dict[str, Any]]] = list,
     ) -> None:
         self.consultation_id = consultation_id
         self.db = db
         self.links: dict[str, Link] = {}
-        self.room = Room(template, public, self)
+        self.room = Room(template, public, self, ice_servers=ice_servers)
         self.media = media_factory(self)
         self._events: list[Event] = []
         self._flushing: asyncio.Task[None] | None = None
@@ -208,9 +209,15 @@ class LiveRoom:
 class Rooms:
     """Every live room of this process, keyed by consultation id."""
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], media_factory: MediaFactory) -> None:
+    def __init__(
+        self,
+        db: async_sessionmaker[AsyncSession],
+        media_factory: MediaFactory,
+        ice_servers: Callable[[], list[dict[str, Any]]] = list,
+    ) -> None:
         self.db = db
         self.media_factory = media_factory
+        self.ice_servers = ice_servers
         self.live: dict[int, LiveRoom] = {}
 
     async def open(self, consultation: Consultation, template: Template) -> LiveRoom:
@@ -227,7 +234,13 @@ class Rooms:
             "checklist": [{"ja": item.ja, "en": item.en} for item in template.checklist or ()],
         }
         live = LiveRoom(
-            consultation.id, public, template, self.db, self.media_factory, self._forget
+            consultation.id,
+            public,
+            template,
+            self.db,
+            self.media_factory,
+            self._forget,
+            self.ice_servers,
         )
         self.live[consultation.id] = live
         live.room.locked = consultation.locked

@@ -617,8 +617,9 @@ def no_media(live: LiveRoom) -> Media:
 
 
 async def _rooms(app: web.Application) -> AsyncIterator[None]:
-    factory = app.get(MEDIA_FACTORY) or media.factory(app[SETTINGS])
-    app[ROOMS] = Rooms(app[DB], factory)
+    settings = app[SETTINGS]
+    factory = app.get(MEDIA_FACTORY) or media.factory(settings)
+    app[ROOMS] = Rooms(app[DB], factory, lambda: media.ice_servers(settings))
     yield
     await app[ROOMS].close_all()
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,7 +17,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from server.db.models import Consultation, Event
+from server.media import ice_servers
 from server.rooms import ROOMS
+from server.settings import load_settings
 from server.signaling import MAX_FRAME
 from server.staff import add_staff
 from server.state import DB
@@ -97,6 +102,7 @@ async def test_join_by_passcode_and_by_link(server: Client, clients: Clients) ->
         await staff.send({"type": "admit", "id": member["id"]})
     joined = await a.wait("joined")
     assert joined["consultation"]["id"] == public_id
+    assert joined["ice_servers"] == []  # never a public STUN server
     await b.wait("joined")
     await staff.wait("participant_joined")
     async with server.app[DB]() as session:
@@ -415,3 +421,12 @@ async def test_no_frame_to_another_participant_names_an_anonymous_resident(
     joined = next(m for m in registrar.messages if m["type"] == "joined")
     seen = {v["identity"]["email"] for v in joined["participants"] if "identity" in v}
     assert seen == {who.email for who in invitees}
+
+
+def test_turn_credentials_are_time_limited_and_signed() -> None:
+    settings = load_settings(turn_urls="turn:10.0.0.5:3478", turn_secret="s3cret")
+    (server,) = ice_servers(settings, now=1000)
+    assert server["urls"] == ["turn:10.0.0.5:3478"]
+    assert server["username"] == f"{1000 + 12 * 3600}:madoguchi"
+    digest = hmac.new(b"s3cret", server["username"].encode(), hashlib.sha1).digest()
+    assert server["credential"] == base64.b64encode(digest).decode()
