@@ -582,7 +582,8 @@ class Room:
             return
         self.ended = True
         self._take_floor()
-        self.hooks.log("ended", by, {"by": None if by is None else by.id, "reason": reason})
+        kind = "ended" if reason == "ended" else "closed"  # closed: empty, or shutdown
+        self.hooks.log(kind, by, {"by": None if by is None else by.id, "reason": reason})
         for member in list(self.members.values()):
             if member.expiry is not None:
                 member.expiry.cancel()

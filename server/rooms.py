@@ -220,8 +220,8 @@ class Rooms:
         self.ice_servers = ice_servers
         self.live: dict[int, LiveRoom] = {}
 
-    async def open(self, consultation: Consultation, template: Template) -> LiveRoom:
-        """The live room of a consultation, made (and the consultation set live) if needed."""
+    def open(self, consultation: Consultation, template: Template) -> LiveRoom:
+        """The live room of a consultation, made if needed."""
         live = self.live.get(consultation.id)
         if live is not None and not live.closed:
             return live
@@ -244,8 +244,6 @@ class Rooms:
         )
         self.live[consultation.id] = live
         live.room.locked = consultation.locked
-        if consultation.state == "scheduled":
-            consultation.state = "live"
         return live
 
     def _forget(self, live: LiveRoom) -> None:

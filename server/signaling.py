@@ -343,7 +343,7 @@ async def _join(conn: Connection, body: dict[str, Any], ref: Any) -> None:
         found = _by_resume_token(rooms, token)
         if found is None:
             raise RoomError("bad_credentials", "the resume token is not valid (any more)")
-        _enter(conn, found[0], found[1], found[1].role, ref)
+        _enter(conn, found[0], found[1], ref)
         return
     db = conn.request.app[DB]
     templates = conn.request.app[TEMPLATES]
@@ -367,11 +367,12 @@ async def _join(conn: Connection, body: dict[str, Any], ref: Any) -> None:
             raise RoomError("join_method_not_allowed", "your role cannot join this way")
         if consultation.state in ("ended", "cancelled"):
             raise RoomError("consultation_closed", f"the consultation is {consultation.state}")
-        live = await rooms.open(consultation, template)
-        await session.commit()
-        existing = live.room.check_entry(participant.id, role)
-        member = existing or _new_member(participant, role, body, template.anonymity)
-    _enter(conn, live, member, role, ref, new=existing is None)
+        newcomer = _new_member(participant, role, body, template.anonymity)
+        if consultation.state == "scheduled":
+            consultation.state = "live"
+            await session.commit()
+    # from here on no await: the room cannot change between the check and the entry
+    _enter(conn, rooms.open(consultation, template), newcomer, ref)
 
 
 async def _staff_participant(conn: Connection, body: dict[str, Any], session: Any) -> Participant:
@@ -424,14 +425,19 @@ def _by_resume_token(rooms: Rooms, token: str) -> tuple[LiveRoom, Member] | None
     return None
 
 
-def _enter(
-    conn: Connection, live: LiveRoom, member: Member, role: Role, ref: Any, new: bool = False
-) -> None:
-    if new:
+def _enter(conn: Connection, live: LiveRoom, candidate: Member, ref: Any) -> None:
+    """Into the lobby or the room as a newcomer, or back into one's place."""
+    try:
+        member = live.room.check_entry(candidate.participant_id, candidate.role)
+    except RoomError:
+        if not live.room.members:  # do not keep a room open for a refused newcomer
+            live.spawn(live.close("empty"))
+        raise
+    if member is None:
+        member = candidate
         live.attach(member, conn)
         reply = live.room.enter(member)
     else:
-        live.room.check_entry(member.participant_id, role)
         live.attach(member, conn)
         reply = live.room.reconnect(member, conn.send)
     conn.member, conn.live = member, live
