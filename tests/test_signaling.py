@@ -430,3 +430,13 @@ def test_turn_credentials_are_time_limited_and_signed() -> None:
     assert server["username"] == f"{1000 + 12 * 3600}:madoguchi"
     digest = hmac.new(b"s3cret", server["username"].encode(), hashlib.sha1).digest()
     assert server["credential"] == base64.b64encode(digest).decode()
+
+
+async def test_a_role_that_asks_for_a_display_name_is_shown_by_it(
+    server: Client, clients: Clients
+) -> None:
+    public_id, (heir,) = await seed(server.app, "bereavement", [("heir", "鈴木 一郎")])
+    staff = await clients.staff(public_id)
+    await clients.invitee(heir, expect="lobby", display_name="いちろう（長男）")
+    lobby = await staff.wait("lobby_changed", lambda m: bool(m["lobby"]))
+    assert lobby["lobby"][0]["name"] == "いちろう（長男）"
