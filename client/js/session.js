@@ -1,33 +1,15 @@
-// One participant's live session: the signaling connection (docs/protocol.md), the peer
-// connection to the SFU, reconnecting, and the room state the UI draws. No DOM code here.
-import * as wire from "./wire.js";
+// One participant's live session as the UI sees it: the room state (participants, hands, floor,
+// lobby, chat), the remote streams by participant, and reconnecting. The wire protocol and the
+// negotiation with the SFU are client/protocol.js's (Connection, MediaLink); no DOM code here.
+import * as P from "../protocol.js";
 
-const RESUME_WINDOW_MS = 30_000;
 const PING_EVERY_MS = 15_000;
 const PONG_WITHIN_MS = 10_000;
 
-/** Wait until ICE gathering is complete, so that the SDP we send carries our candidates. */
-function gathered(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState !== "complete") return;
-      pc.removeEventListener("icegatheringstatechange", done);
-      resolve();
-    };
-    pc.addEventListener("icegatheringstatechange", done);
-    // loopback gathers in milliseconds; never hang a join on a slow interface
-    setTimeout(resolve, 3000);
-  });
-}
-
-/** An error answered by the server (`code` as in docs/protocol.md). */
-export class ServerError extends Error {
-  constructor(message) {
-    super(message.message || message.code);
-    this.code = message.code;
-    this.detail = message;
-  }
+/** Where the signaling WebSocket is: the same origin as the page. */
+function signalingUrl() {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
 }
 
 /**
@@ -36,18 +18,15 @@ export class ServerError extends Error {
  */
 export class Session extends EventTarget {
   /**
-   * @param {{via: string, token?: string, join_id?: string, passcode?: string,
-   *          consultation?: string, role?: string, display_name?: string}} credentials
+   * @param {import("../protocol.js").Credentials} credentials
    * @param {MediaStream} localStream camera/microphone opened by the device check
    */
   constructor(credentials, localStream) {
     super();
     this.credentials = credentials;
     this.localStream = localStream || new MediaStream();
-    this.ws = null;
-    this.pc = null;
-    this.refs = 0;
-    this.pending = new Map();
+    this.conn = null;
+    this.link = null;
     this.resumeToken = null;
     this.you = null;
     this.consultation = null;
@@ -57,17 +36,24 @@ export class Session extends EventTarget {
     this.lobby = [];
     this.clockOffset = 0;
     this.chats = [];
-    this.tracksByMid = new Map();
     this.remote = new Map(); // participant id -> {camera?, screen?, mic?} MediaStreams
-    this.senders = {}; // source -> RTCRtpTransceiver
-    this.chain = Promise.resolve();
     this.state = "idle"; // idle | connecting | lobby | joined | reconnecting | ended
     this.lostAt = 0;
-    this.closedByUs = false;
     this.pingTimer = 0;
-    this.pongTimer = 0;
+    this.screenTrack = null;
+    this.negotiationErrors = [];
     this.mic = this.localStream.getAudioTracks().length > 0;
     this.camera = this.localStream.getVideoTracks().length > 0;
+  }
+
+  /** The peer connection to the SFU (for getStats in support and tests). */
+  get pc() {
+    return this.link ? this.link.pc : null;
+  }
+
+  /** mid -> TrackInfo of the last server offer. */
+  get tracksByMid() {
+    return this.link ? this.link.tracks : new Map();
   }
 
   emit(type, detail = {}) {
@@ -91,81 +77,58 @@ export class Session extends EventTarget {
     this.connect(this.credentials);
   }
 
-  connect(credentials) {
-    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const ws = new WebSocket(`${scheme}//${location.host}/ws`);
-    this.ws = ws;
-    ws.addEventListener("open", () => {
-      this.send(wire.join(credentials), (reply) => this.onJoinReply(reply, credentials));
-      this.startPing();
-    });
-    ws.addEventListener("message", (event) => this.onMessage(event.data));
-    ws.addEventListener("close", (event) => this.onClose(ws, event));
-  }
-
-  send(message, onReply) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return null;
-    const ref = ++this.refs;
-    if (onReply) this.pending.set(ref, onReply);
-    this.ws.send(JSON.stringify({ ...message, ref }));
-    return ref;
-  }
-
-  /** Send and wait for the reply carrying the same ref; an `error` rejects. */
-  request(message) {
-    return new Promise((resolve, reject) => {
-      const ref = this.send(message, (reply) =>
-        reply.type === "error" ? reject(new ServerError(reply)) : resolve(reply),
-      );
-      if (ref === null) reject(new ServerError({ code: "network" }));
-    });
-  }
-
-  startPing() {
-    clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => {
-      const ws = this.ws;
-      clearTimeout(this.pongTimer);
-      this.pongTimer = setTimeout(() => ws && ws.close(4100, "no pong"), PONG_WITHIN_MS);
-      this.send(wire.ping(), () => clearTimeout(this.pongTimer));
-    }, PING_EVERY_MS);
-  }
-
-  onMessage(data) {
-    let message;
+  async connect(credentials) {
+    const conn = new P.Connection(signalingUrl());
+    this.conn = conn;
+    for (const [type, handler] of Object.entries(this.handlers)) {
+      conn.on(type, (message) => {
+        if (conn === this.conn) handler.call(this, message);
+      });
+    }
+    conn.on("close", (event) => this.onClose(conn, event));
     try {
-      message = JSON.parse(data);
+      await conn.open();
     } catch {
+      return; // the close event follows and decides what to do
+    }
+    let reply;
+    try {
+      reply = await conn.request(P.join(credentials));
+    } catch (error) {
+      if (conn === this.conn && error instanceof P.ProtocolError) this.onJoinFailed(error, credentials);
       return;
     }
-    if (message.ref !== undefined && this.pending.has(message.ref)) {
-      const reply = this.pending.get(message.ref);
-      this.pending.delete(message.ref);
-      reply(message);
-      return;
-    }
-    const handler = this.handlers[message.type];
-    if (handler) handler.call(this, message);
-  }
-
-  onJoinReply(reply, credentials) {
+    if (conn !== this.conn) return;
+    this.startPing(conn);
     if (reply.type === "lobby") {
       this.resumeToken = reply.resume_token;
       this.state = "lobby";
       this.emit("lobby", reply);
-    } else if (reply.type === "joined") {
+    } else {
       this.onJoined(reply);
-    } else if (reply.type === "error") {
-      if (this.state === "reconnecting") {
-        // the place was given up (or the server forgot us): nothing left to resume
-        this.finish("lost");
-        return;
-      }
-      this.closedByUs = true;
-      this.ws.close(1000);
-      this.state = "ended";
-      this.emit("joinerror", { code: reply.code, retry_after: reply.retry_after, via: credentials.via });
     }
+  }
+
+  onJoinFailed(error, credentials) {
+    if (this.state === "reconnecting") {
+      // the place was given up (or the server forgot us): nothing left to resume
+      this.finish("lost");
+      return;
+    }
+    this.state = "ended";
+    this.conn.close(1000);
+    this.emit("joinerror", { code: error.code, retry_after: error.detail.retry_after, via: credentials.via });
+  }
+
+  startPing(conn) {
+    clearInterval(this.pingTimer);
+    this.pingTimer = setInterval(() => {
+      const timer = setTimeout(() => conn.close(4100), PONG_WITHIN_MS);
+      conn.request(P.ping()).then(
+        () => clearTimeout(timer),
+        () => clearTimeout(timer),
+      );
+    }, PING_EVERY_MS);
   }
 
   onJoined(message) {
@@ -185,13 +148,10 @@ export class Session extends EventTarget {
     this.startMedia();
   }
 
-  onClose(ws, event) {
-    if (ws !== this.ws) return;
+  onClose(conn, event) {
+    if (conn !== this.conn) return;
     clearInterval(this.pingTimer);
-    clearTimeout(this.pongTimer);
-    for (const reply of this.pending.values()) reply({ type: "error", code: "network" });
-    this.pending.clear();
-    if (this.state === "ended" || this.closedByUs) return;
+    if (this.state === "ended") return;
     if (event.code === 4001) return this.finish("replaced");
     if (this.state === "connecting") {
       this.state = "ended";
@@ -199,7 +159,7 @@ export class Session extends EventTarget {
       return;
     }
     if (this.state === "lobby" && event.code === 1000) return this.finish("denied");
-    if (event.code === 4000) return this.finish("lost");
+    if (!P.Session.shouldResume(event.code)) return this.finish("lost");
     this.reconnect();
   }
 
@@ -207,16 +167,14 @@ export class Session extends EventTarget {
     if (this.state !== "reconnecting") {
       this.state = "reconnecting";
       this.lostAt = Date.now();
-      this.closePeer();
+      this.closeMedia();
       this.emit("reconnecting");
     }
-    if (Date.now() - this.lostAt > RESUME_WINDOW_MS + 5000) return this.finish("lost");
+    if (Date.now() - this.lostAt > P.RECONNECT_GRACE_MS + 5000) return this.finish("lost");
     const delay = Math.min(4000, 500 + (Date.now() - this.lostAt) / 4);
     setTimeout(() => {
       if (this.state !== "reconnecting") return;
-      const credentials = this.resumeToken
-        ? { via: "resume", token: this.resumeToken }
-        : this.credentials;
+      const credentials = this.resumeToken ? { via: "resume", token: this.resumeToken } : this.credentials;
       this.connect(credentials);
     }, delay);
   }
@@ -224,18 +182,21 @@ export class Session extends EventTarget {
   finish(reason) {
     if (this.state === "ended") return;
     this.state = "ended";
-    this.closedByUs = true;
     clearInterval(this.pingTimer);
-    clearTimeout(this.pongTimer);
-    this.closePeer();
+    this.closeMedia();
     for (const track of this.localStream.getTracks()) track.stop();
-    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(1000);
+    if (this.screenTrack) this.screenTrack.stop();
+    if (this.conn) this.conn.close(1000);
     this.emit("ended", { reason });
   }
 
   /** Leave for good. */
   leave() {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.send(wire.leave());
+    try {
+      this.conn.send(P.leave());
+    } catch {
+      // already closed: leaving anyway
+    }
     this.finish("left");
   }
 
@@ -243,8 +204,8 @@ export class Session extends EventTarget {
 
   handlers = {
     joined(message) {
-      // admitted from the lobby
-      this.onJoined(message);
+      // admitted from the lobby (the join reply itself is handled in connect())
+      if (this.state === "lobby") this.onJoined(message);
     },
     denied() {
       this.finish("denied");
@@ -254,9 +215,8 @@ export class Session extends EventTarget {
       this.emit("state", { joined: participant });
     },
     participant_updated({ participant }) {
-      const before = this.participants.get(participant.id);
       this.participants.set(participant.id, participant);
-      if (participant.id === this.you?.id) this.syncOwnState(before, participant);
+      if (participant.id === this.you?.id && participant.muted && this.mic) this.setLocalEnabled("audio", false);
       this.emit("state");
     },
     participant_left({ id }) {
@@ -289,9 +249,6 @@ export class Session extends EventTarget {
       this.chats.push(message);
       this.emit("chat", message);
     },
-    offer(message) {
-      this.queue(() => this.answerServer(message));
-    },
     muted({ kind }) {
       if (kind === "audio") this.setLocalEnabled("audio", false);
       if (kind === "video") this.setLocalEnabled("video", false);
@@ -309,116 +266,63 @@ export class Session extends EventTarget {
     },
     error(message) {
       if (message.code === "removed") return this.finish("removed");
-      if (message.fatal) return;
+      // errors of our own requests are handled where they were sent
+      if (message.fatal || message.ref !== undefined || this.state !== "joined") return;
       this.emit("notice", { code: message.code, error: true });
+    },
+    remote_track() {
+      this.refreshRemote();
+    },
+    remote_tracks() {
+      this.refreshRemote();
+    },
+    media_error(error) {
+      // kept for support staff and the end-to-end tests
+      this.negotiationErrors.push(String(error));
+      console.warn("negotiation step failed", error);
     },
   };
 
-  syncOwnState(before, now) {
-    if (now.muted && this.mic) this.setLocalEnabled("audio", false);
-    this.emit("state");
-  }
-
   // ---------------- media ----------------
 
-  /** Run SDP work one step at a time: offers both ways must never interleave. */
-  queue(step) {
-    this.chain = this.chain.then(step).catch((error) => {
-      // kept for support staff and the end-to-end tests
-      this.lastNegotiationError = String(error);
-      console.warn("negotiation step failed", error);
-    });
-    return this.chain;
-  }
-
   startMedia() {
-    this.closePeer();
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers || [], bundlePolicy: "max-bundle" });
-    this.pc = pc;
-    this.senders = {};
-    pc.addEventListener("track", () => this.refreshRemote());
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc === this.pc && pc.connectionState === "failed" && this.ws) {
-        // media path lost: take the signaling path down too, and rejoin
-        this.ws.close(4100, "media failed");
+    this.closeMedia();
+    const link = new P.MediaLink(this.conn, { iceServers: this.iceServers });
+    this.link = link;
+    link.pc.addEventListener("connectionstatechange", () => {
+      if (link === this.link && link.pc.connectionState === "failed" && this.conn) {
+        // the media path is lost: take the signaling path down too, and come back
+        this.conn.close(4100);
       }
     });
     const audio = this.localStream.getAudioTracks()[0];
     const video = this.localStream.getVideoTracks()[0];
-    if (audio && this.can("publish_audio")) this.addSender("mic", audio);
-    if (video && this.can("publish_video")) this.addSender("camera", video);
-    if (Object.keys(this.senders).length) this.queue(() => this.offerServer());
-  }
-
-  closePeer() {
-    if (this.pc) this.pc.close();
-    this.pc = null;
-    this.tracksByMid = new Map();
-    this.remote = new Map();
-    this.chain = Promise.resolve();
-  }
-
-  addSender(source, track) {
-    const stream = source === "screen" ? new MediaStream([track]) : this.localStream;
-    this.senders[source] = this.pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
-  }
-
-  sources() {
     const sources = {};
-    for (const [source, transceiver] of Object.entries(this.senders)) {
-      if (transceiver.mid !== null && transceiver.direction === "sendonly") sources[transceiver.mid] = source;
-    }
-    return sources;
+    if (audio && this.can("publish_audio")) sources.mic = audio;
+    if (video && this.can("publish_video")) sources.camera = video;
+    link.start(sources);
+    if (this.screenTrack && this.can("publish_screen")) link.publish("screen", this.screenTrack);
   }
 
-  async offerServer() {
-    const pc = this.pc;
-    if (!pc) return;
-    await pc.setLocalDescription(await pc.createOffer());
-    await gathered(pc);
-    let reply;
-    try {
-      reply = await this.request(wire.offer(pc.localDescription.sdp, this.sources()));
-    } catch (error) {
-      if (pc !== this.pc) return;
-      if (pc.signalingState === "have-local-offer") await pc.setLocalDescription({ type: "rollback" });
-      // glare: the server's offer is queued behind us; offer again after it
-      if (error.code === "glare") this.queue(() => this.offerServer());
-      else this.emit("notice", { code: error.code, error: true });
-      return;
-    }
-    if (pc !== this.pc) return;
-    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
-  }
-
-  async answerServer(message) {
-    const pc = this.pc;
-    if (!pc) return;
-    if (pc.signalingState === "have-local-offer") {
-      await pc.setLocalDescription({ type: "rollback" });
-    }
-    this.tracksByMid = new Map((message.tracks || []).map((track) => [String(track.mid), track]));
-    await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
-    await pc.setLocalDescription(await pc.createAnswer());
-    await gathered(pc);
-    this.send(wire.answer(pc.localDescription.sdp));
-    this.refreshRemote();
+  closeMedia() {
+    if (this.link) this.link.close();
+    this.link = null;
+    this.remote = new Map();
   }
 
   /** Rebuild who-sends-what from the last server offer's track list and the receivers. */
   refreshRemote() {
-    const pc = this.pc;
-    if (!pc) return;
+    const link = this.link;
+    if (!link) return;
     const next = new Map();
-    for (const transceiver of pc.getTransceivers()) {
-      const info = transceiver.mid === null ? null : this.tracksByMid.get(String(transceiver.mid));
+    for (const transceiver of link.pc.getTransceivers()) {
+      const info = transceiver.mid === null ? null : link.tracks.get(String(transceiver.mid));
       if (!info || !transceiver.receiver.track) continue;
       const track = transceiver.receiver.track;
       const entry = next.get(info.participant) || {};
       const previous = this.remote.get(info.participant)?.[info.source];
       // keep the same MediaStream for the same track, so video elements do not blink
-      entry[info.source] =
-        previous && previous.getTracks()[0] === track ? previous : new MediaStream([track]);
+      entry[info.source] = previous && previous.getTracks()[0] === track ? previous : new MediaStream([track]);
       next.set(info.participant, entry);
     }
     this.remote = next;
@@ -433,11 +337,11 @@ export class Session extends EventTarget {
   }
 
   /** Turn the microphone on or off. */
-  async setMic(on) {
+  setMic(on) {
     if (!this.localStream.getAudioTracks().length) return;
     this.setLocalEnabled("audio", on);
     this.emit("state");
-    this.act(wire.setMedia({ audio: on }), () => {
+    this.act(P.setMedia({ audio: on }), () => {
       this.setLocalEnabled("audio", false);
       this.emit("state");
     });
@@ -450,71 +354,55 @@ export class Session extends EventTarget {
       const track = stream.getVideoTracks()[0];
       this.localStream.addTrack(track);
       this.camera = true;
-      if (this.pc) {
-        this.addSender("camera", track);
-        this.queue(() => this.offerServer());
-      }
+      if (this.link) this.link.publish("camera", track);
       this.emit("state");
       return;
     }
     this.setLocalEnabled("video", on);
     this.emit("state");
-    this.act(wire.setMedia({ video: on }));
+    this.act(P.setMedia({ video: on }));
   }
 
-  /** Share a screen or window (asks the browser which). */
+  /** Share a screen or window (the browser asks which). */
   async startScreen() {
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: 15 }, audio: false });
     const track = stream.getVideoTracks()[0];
     this.screenTrack = track;
     track.addEventListener("ended", () => this.stopScreen());
-    const existing = this.senders.screen;
-    if (existing) {
-      await existing.sender.replaceTrack(track);
-      existing.direction = "sendonly";
-    } else {
-      this.addSender("screen", track);
-    }
     this.emit("state");
-    await this.queue(() => this.offerServer());
+    if (this.link) await this.link.publish("screen", track);
   }
 
   async stopScreen() {
-    const transceiver = this.senders.screen;
-    if (this.screenTrack) this.screenTrack.stop();
+    if (!this.screenTrack) return;
+    this.screenTrack.stop();
     this.screenTrack = null;
-    if (transceiver && this.pc) {
-      transceiver.direction = "inactive";
-      await transceiver.sender.replaceTrack(null);
-      this.queue(() => this.offerServer());
-    }
     this.emit("state");
+    if (this.link) await this.link.unpublish("screen");
   }
 
   // ---------------- room actions ----------------
 
-  /** Send a message that has no direct reply; an error carrying its ref becomes a notice. */
+  /** Send a room action; a server error becomes a notice (and `onError` runs). */
   act(message, onError) {
-    const ref = this.send(message, (reply) => {
-      if (reply.type !== "error" || reply.code === "network") return;
-      if (onError) onError(reply);
-      this.emit("notice", { code: reply.code, error: true });
+    if (!this.conn || this.state !== "joined") return Promise.resolve();
+    return this.conn.request(message).catch((error) => {
+      if (!(error instanceof P.ProtocolError)) return;
+      if (onError) onError(error);
+      this.emit("notice", { code: error.code, error: true });
     });
-    // errors come at once; do not keep the ref forever
-    if (ref !== null) setTimeout(() => this.pending.delete(ref), 15_000);
-    return ref;
   }
 
-  raiseHand() { return this.act(wire.raiseHand()); }
-  lowerHand(id) { return this.act(wire.lowerHand(id)); }
-  grantFloor(id) { return this.act(wire.grantFloor(id)); }
-  revokeFloor() { return this.act(wire.revokeFloor()); }
-  admit(id) { return this.act(wire.admit(id)); }
-  deny(id) { return this.act(wire.deny(id)); }
-  mute(id, kind) { return this.act(wire.mute(id, kind)); }
-  askUnmute(id, kind) { return this.act(wire.askUnmute(id, kind)); }
-  remove(id) { return this.act(wire.remove(id)); }
-  lock(locked) { return this.act(wire.lock(locked)); }
-  end() { return this.act(wire.end()); }
-  chat(text, to) { return this.act(wire.chat(text, to)); }
+  raiseHand() { return this.act(P.raiseHand()); }
+  lowerHand(id) { return this.act(P.lowerHand(id)); }
+  grantFloor(id) { return this.act(P.grantFloor(id)); }
+  revokeFloor() { return this.act(P.revokeFloor()); }
+  admit(id) { return this.act(P.admit(id)); }
+  deny(id) { return this.act(P.deny(id)); }
+  mute(id, kind) { return this.act(P.mute(id, kind)); }
+  askUnmute(id, kind) { return this.act(P.askUnmute(id, kind)); }
+  remove(id) { return this.act(P.remove(id)); }
+  lock(locked) { return this.act(P.lock(locked)); }
+  end() { return this.act(P.end()); }
+  chat(text, to) { return this.act(P.chat(text, to)); }
 }

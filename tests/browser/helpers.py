@@ -109,11 +109,16 @@ KNOWN_SFU_BUGS = {
 
 
 async def xfail_on_known_sfu_bug(page: Page) -> None:
-    """If the page's last negotiation failed on a known SFU bug, mark the test xfail."""
-    error = await page.evaluate("() => window.madoguchi && window.madoguchi.lastNegotiationError")
-    for needle, reason in KNOWN_SFU_BUGS.items():
-        if error and needle in error:
-            pytest.xfail(f"known SFU bug: {reason}: {error}")
+    """If a negotiation of any page of the test failed on a known SFU bug, mark it xfail."""
+    browser = page.context.browser
+    pages = [p for c in browser.contexts for p in c.pages] if browser else [page]
+    for other in pages:
+        error = await other.evaluate(
+            "() => window.madoguchi ? window.madoguchi.negotiationErrors.join(' | ') : ''"
+        )
+        for needle, reason in KNOWN_SFU_BUGS.items():
+            if error and needle in error:
+                pytest.xfail(f"known SFU bug: {reason}: {error}")
 
 
 async def wait_until(page: Page, predicate: str, arg: Any = None) -> None:
