@@ -23,6 +23,7 @@ from typing import Any
 
 from . import report
 from .join import measure_join
+from .madoguchi import MadoguchiSystem
 from .netns import Netns, NetnsError
 from .runner import Options, Placement, run_point
 from .systems import JanusSystem, RelaySystem, System
@@ -35,16 +36,8 @@ LOSS_LIMIT = 0.005
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def all_systems() -> list[System]:
-    systems: list[System] = []
-    try:
-        from .madoguchi import MadoguchiSystem
-
-        systems.append(MadoguchiSystem())
-    except ImportError:
-        pass
-    systems += [JanusSystem(), RelaySystem()]
-    return systems
+def all_systems(madoguchi_commit: str | None = None) -> list[System]:
+    return [MadoguchiSystem(madoguchi_commit), JanusSystem(), RelaySystem()]
 
 
 def collapsed(runs: list[dict[str, Any]], subscribers: int) -> str | None:
@@ -172,7 +165,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     )
     with tempfile.TemporaryDirectory(prefix="madoguchi-bench-") as tmp:
         opts.workdir = Path(tmp)
-        all_systems_started = all_systems()
+        all_systems_started = all_systems(args.madoguchi_commit)
         try:
             systems: list[System] = []
             for system in all_systems_started:
@@ -228,6 +221,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=None, help="seconds measured per run")
     p.add_argument("--connect-timeout", type=float, default=None)
     p.add_argument("--out", type=Path, default=None, help="results JSON")
+    p.add_argument(
+        "--madoguchi-commit",
+        default=None,
+        help="run this commit's server (git archive) instead of the working tree",
+    )
     p.add_argument("--no-install", action="store_true", help="never apt-get install janus")
     p.add_argument("--no-pin", action="store_true", help="do not pin to cores")
     p.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")

@@ -37,9 +37,9 @@ def _edit(text: str, role: str, key: str, value: str) -> str:
     return text[:start] + table + text[end:]
 
 
-def write_templates(folder: Path) -> None:
+def write_templates(folder: Path, src: Path = ROOT) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    shipped = ROOT / "consult_templates"
+    shipped = src / "consult_templates"
     hearing = (shipped / "public_hearing.toml").read_text()
     hearing = _edit(hearing, "resident", "lobby", "false")
     hearing = _edit(hearing, "resident", "max_participants", "1000")
@@ -55,8 +55,10 @@ class MadoguchiSystem:
     name = "madoguchi"
     label = "Madoguchi"
 
-    def __init__(self) -> None:
+    def __init__(self, commit: str | None = None) -> None:
         self.home: Path | None = None
+        self.commit = commit  # None: the working tree; else run that commit's server/ and sfu/
+        self.src = ROOT
 
     def _env(self, address: str = "127.0.0.1") -> dict[str, str]:
         assert self.home is not None
@@ -68,14 +70,18 @@ class MadoguchiSystem:
             "MADOGUCHI_ICE_ADDRESSES": address,
             "MADOGUCHI_LOG_LEVEL": "WARNING",
             "MADOGUCHI_STAFF_PASSWORD": STAFF_PASSWORD,
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": str(self.src),
         }
 
     def prepare(self, install: bool) -> str | None:
         if not (ROOT / "server" / "signaling.py").exists():
             return "the signaling server (server/signaling.py) is not there yet"
         self.home = Path(tempfile.mkdtemp(prefix="madoguchi-bench-home-"))
-        write_templates(self.home / "templates")
+        if self.commit is not None:
+            why = self._export(self.commit)
+            if why:
+                return why
+        write_templates(self.home / "templates", self.src)
         env = {**os.environ, **self._env()}
         for args in (["db", "upgrade"], ["staff", "add", STAFF_LOGIN, "--name", "Bench"]):
             done = subprocess.run(
@@ -87,6 +93,24 @@ class MadoguchiSystem:
             )
             if done.returncode != 0:
                 return f"`madoguchi {' '.join(args)}` failed: {done.stderr.decode()[-300:]}"
+        return None
+
+    def _export(self, commit: str) -> str | None:
+        """Copy server/, sfu/ and consult_templates/ of `commit` out of git (no checkout)."""
+        assert self.home is not None
+        self.src = self.home / "src"
+        self.src.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", commit, "server", "sfu", "consult_templates"],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+        )
+        if archive.returncode != 0:
+            return f"cannot export {commit}: {archive.stderr.decode()[-200:]}"
+        subprocess.run(
+            ["tar", "-x", "-C", str(self.src)], input=archive.stdout, check=True, timeout=60
+        )
         return None
 
     def server_command(self, address: str, workdir: Path) -> tuple[list[str], dict[str, str]]:

@@ -21,12 +21,15 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from . import procstats
 from .drivers import Driver, DriverError, JanusDriver, RelayDriver
 from .media import load_clip
 from .peers import LatencyProbe, Publisher, Subscriber, use_ice_address, window
+
+JOIN_PAGE = Path(__file__).resolve().parent.parent / "join_page.html"
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -143,6 +146,19 @@ async def join_rooms(
     return [p for r in rooms for p in r], errors
 
 
+async def serve_join_page(host: str, port: int) -> Any:
+    """Serve bench/join_page.html, so that the browser's page lives on a local address too."""
+    from aiohttp import web
+
+    html = JOIN_PAGE.read_text()
+    app = web.Application()
+    app.router.add_get("/join", lambda _r: web.Response(text=html, content_type="text/html"))
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
 async def hold_for_browsers(
     args: argparse.Namespace, driver: Any, publisher: Publisher
 ) -> dict[str, Any]:
@@ -150,8 +166,12 @@ async def hold_for_browsers(
     await asyncio.wait_for(driver.publish(publisher), args.connect_timeout)
     await asyncio.wait_for(publisher.connected.wait(), args.connect_timeout)
     emit("published")
-    emit("links", joins=await driver.viewer_credentials(args.links))
-    await asyncio.sleep(args.hold)
+    page = await serve_join_page(args.ice_address, args.page_port)
+    try:
+        emit("links", joins=await driver.viewer_credentials(args.links))
+        await asyncio.sleep(args.hold)
+    finally:
+        await page.cleanup()
     return {"system": args.system, "links": args.links}
 
 
@@ -199,6 +219,20 @@ async def measure(
     emit("measure_end")
     probe.recording = False
     after = [s.counter.snapshot() for s in subs]
+    if os.environ.get("BENCH_DEBUG"):
+        for s in subs:
+            ts = s.pc.getTransceivers()
+            dtls = {id(t.receiver.transport) for t in ts}
+            print(
+                "peer",
+                len(ts),
+                "transceivers",
+                len(dtls),
+                "dtls",
+                [t.receiver.transport.state for t in ts][:3],
+                {k: v[0] for k, v in s.counter.snapshot().items()},
+                file=sys.stderr,
+            )
     drops1, rcvbuf1 = procstats.udp_drops(me), procstats.rcvbuf_errors()
     cpu1 = procstats.cpu_seconds(me)
 
@@ -268,6 +302,7 @@ def main() -> None:
     p.add_argument("--parallel", type=int, default=16)
     p.add_argument("--live-publisher", action="store_true", help="encode video live (PLI works)")
     p.add_argument("--links", type=int, default=0, help="madoguchi: hand out N viewer logins")
+    p.add_argument("--page-port", type=int, default=8091, help="with --links: join page port")
     p.add_argument("--hold", type=float, default=300, help="with --links: seconds to stay")
     args = p.parse_args()
     try:
