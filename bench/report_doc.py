@@ -216,12 +216,36 @@ def _join(results: dict[str, Any]) -> list[str]:
     if join.get("skipped"):
         return [join["skipped"], ""]
     times = ", ".join(f"{t:.2f}" for t in join.get("times_s", []))
-    return [
-        f"{join.get('joins')} joins, {join.get('failed', 0)} failed: "
-        f"p50 **{join.get('p50_s', float('nan')):.2f} s**, "
-        f"p90 **{join.get('p90_s', float('nan')):.2f} s** (each: {times}).",
+    out = [
+        f"{join.get('joins')} joins, {join.get('failed', 0)} failed"
+        + (f" ({join['error']})" if join.get("error") else "")
+        + ": "
+        + (
+            f"p50 **{join['p50_s']:.2f} s**, p90 **{join['p90_s']:.2f} s** (each: {times})."
+            if join.get("times_s")
+            else "no join completed."
+        ),
         "",
     ]
+    if join.get("workaround"):
+        out += [f"**Caveat:** {join['workaround']}.", ""]
+    marks = join.get("marks_ms") or []
+    steps = ["ws_open", "joined", "answer", "offer", "ice_connected", "track"]
+    if marks:
+        med = {
+            k: statistics.median(m[k] for m in marks if k in m)
+            for k in steps
+            if any(k in m for m in marks)
+        }
+        out += [
+            "Where the time goes (median ms after navigation start): "
+            + ", ".join(f"{k} {v:.0f}" for k, v in med.items())
+            + f", first frame {1000 * join['p50_s']:.0f}.",
+            "",
+        ]
+    if join.get("errors"):
+        out += ["Failed joins: " + "; ".join(e[:160] for e in join["errors"][:3]), ""]
+    return out
 
 
 def render(results: dict[str, Any], png: str | None) -> str:
