@@ -62,7 +62,13 @@ def collapsed(runs: list[dict[str, Any]], subscribers: int) -> str | None:
 
 
 async def sweep(
-    systems: list[System], points: list[int], reps: int, where: Placement, opts: Options, say: Any
+    systems: list[System],
+    points: list[int],
+    reps: int,
+    where: Placement,
+    opts: Options,
+    say: Any,
+    stop: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     runs: list[dict[str, Any]] = []
     stopped: dict[str, str] = {}
@@ -77,7 +83,7 @@ async def sweep(
                 record = await run_point(system, n, rep, where, opts)
                 runs.append(record)
                 say(report.one_line(record))
-        for system in active:
+        for system in active if stop else []:
             why = collapsed(
                 [r for r in runs if r["system"] == system.name and r["subscribers"] == n], n
             )
@@ -180,7 +186,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                 else:
                     systems.append(system)
                     results["meta"].setdefault("versions", {})[system.name] = system.version()
-            runs, stopped = await sweep(systems, points, args.reps, where, opts, say)
+            runs, stopped = await sweep(
+                systems, points, args.reps, where, opts, say, stop=not args.quick
+            )
             results["runs"], results["stopped"] = runs, stopped
             madoguchi = next((s for s in systems if s.name == "madoguchi"), None)
             scenarios: dict[str, Any] = {}

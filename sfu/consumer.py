@@ -10,7 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from . import aiortc_hooks as hooks
-from .errors import ClosedError
+from .errors import ClosedError, IncompatibleCodecError
 from .rtp_packet_view import RtpPacketView
 from .signal import Signal
 
@@ -122,6 +122,26 @@ class Consumer:
 
     def request_keyframe(self) -> None:
         self.producer.request_keyframe()
+
+    def switch_producer(self, producer: Producer) -> None:
+        """Forward another producer of the same codec on this same m-line (e.g. the active
+        speaker's camera); the receiver sees one continuous stream, restarting at a keyframe."""
+        self._check_open()
+        if producer.closed:
+            raise ClosedError(f"producer {producer.id} is closed")
+        if producer.mime_type != self.producer.mime_type or producer.kind != self.kind:
+            raise IncompatibleCodecError(
+                f"cannot switch a {self.producer.mime_type} consumer to {producer.mime_type}"
+            )
+        if producer is self.producer:
+            return
+        if self.forwarding:
+            self._snapshot()
+            self.forwarding = False
+        self.producer.remove_consumer(self)
+        self.producer = producer
+        producer.add_consumer(self)
+        self.update()
 
     def update(self) -> None:
         """Recompute whether packets flow; called on every pause / resume / start / close."""

@@ -76,3 +76,25 @@ async def test_paused_consumer_stops_only_its_own_receiver() -> None:
         assert video_consumer.nacks_received == 0
     finally:
         await _close(router, publisher, subscribers)
+
+
+async def test_switching_source_keeps_one_continuous_stream() -> None:
+    router = Router()
+    alice, bob = Publisher(router, "alice"), Publisher(router, "bob")
+    viewer = Subscriber(router, "viewer")
+    try:
+        await alice.publish(SyntheticVideoTrack())
+        await bob.publish(SyntheticVideoTrack())
+        (consumer,) = await viewer.subscribe(alice.producers[0])
+        await wait_for(lambda: viewer.total("video") >= 10, 10, "alice's video")
+        consumer.switch_producer(bob.producers[0])
+        assert consumer.producer is bob.producers[0]
+        assert not alice.producers[0].consumers
+        frames = viewer.total("video")
+        await wait_for(lambda: viewer.total("video") >= frames + 10, 3, "bob's video, same track")
+        assert len(viewer.frames) == 1  # still one track on the receiving side
+        assert consumer.nacks_received == 0  # no sequence gap at the switch
+    finally:
+        for peer in (viewer, alice, bob):
+            await peer.close()
+        await router.close()
