@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,14 +63,32 @@ def run_once(subscribers: int, seconds: float, warmup: float) -> dict[str, Any]:
     return result
 
 
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One run as is; several: the median of each figure, with every run kept under "runs"."""
+    if len(runs) == 1:
+        return runs[0]
+    result: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        values = [r[key] for r in runs]
+        if isinstance(value, int | float) and all(isinstance(v, int | float) for v in values):
+            result[key] = statistics.median(values)
+            result[f"{key}_range"] = [min(values), max(values)]
+        else:
+            result[key] = value
+    result["runs"] = runs
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--repeat", type=int, default=1, help="runs; medians are reported")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = run_once(args.subscribers, args.seconds, args.warmup)
+    runs = [run_once(args.subscribers, args.seconds, args.warmup) for _ in range(args.repeat)]
+    result = summarise(runs)
     if args.json:
         print(json.dumps(result))
     else:

@@ -27,7 +27,14 @@ from typing import Any
 from . import procstats
 from .drivers import Driver, DriverError, JanusDriver, RelayDriver
 from .media import load_clip
-from .peers import LatencyProbe, Publisher, Subscriber, use_ice_address, window
+from .peers import (
+    LatencyProbe,
+    Publisher,
+    Subscriber,
+    enlarge_receive_buffers,
+    use_ice_address,
+    window,
+)
 
 JOIN_PAGE = Path(__file__).resolve().parent.parent / "join_page.html"
 
@@ -177,6 +184,7 @@ async def hold_for_browsers(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     use_ice_address(args.ice_address)
+    enlarge_receive_buffers()
     clip = load_clip()
     probe = LatencyProbe()
     driver = make_driver(args.system, args.url, args)

@@ -179,7 +179,7 @@ def load_clip() -> Clip:
 class ReplayTrack(MediaStreamTrack):
     """Replays encoded packets in real time, looping; aiortc packetises them without encoding."""
 
-    def __init__(self, kind: str, packets: list[bytes]) -> None:
+    def __init__(self, kind: str, packets: list[bytes], start: int = 0) -> None:
         super().__init__()
         self.kind = kind
         self._packets = packets
@@ -190,6 +190,7 @@ class ReplayTrack(MediaStreamTrack):
             self._step, self._period = int(AUDIO_RATE * AUDIO_PTIME), AUDIO_PTIME
             self._time_base = fractions.Fraction(1, AUDIO_RATE)
         self._index = 0
+        self._offset = start  # where in the clip to begin
         self._start: float | None = None
 
     async def recv(self) -> EncodedPacket:  # type: ignore[override]
@@ -199,7 +200,7 @@ class ReplayTrack(MediaStreamTrack):
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        data = self._packets[self._index % len(self._packets)]
+        data = self._packets[(self._offset + self._index) % len(self._packets)]
         packet = EncodedPacket(data, self._index * self._step, self._time_base)
         self._index += 1
         return packet

@@ -10,6 +10,8 @@ stream is a valid picture (decoded frames per second).
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +30,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from .media import Clip, LiveVideoTrack, ReplayTrack
 
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _SEQ_SSRC = struct.Struct("!2xH4xI")
 
 
@@ -38,6 +41,32 @@ def use_ice_address(address: str) -> None:
         return [address]
 
     aioice.ice.get_host_addresses = addresses
+
+
+RECEIVE_BUFFER = 4 << 20
+
+
+def enlarge_receive_buffers() -> None:
+    """Give every UDP socket this process opens a 4 MB receive buffer.
+
+    Several streams' keyframes can arrive at one socket in the same millisecond; the default
+    208 kB buffer then overflows whenever the generator's loop is busy for a moment. Drops that
+    remain are counted apart (generator_udp_drops) and never blamed on the server.
+    """
+    loop = asyncio.get_running_loop()
+    original = loop.create_datagram_endpoint
+
+    async def create(*args: Any, **kwargs: Any) -> Any:
+        transport, protocol = await original(*args, **kwargs)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # root may exceed net.core.rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+            except OSError:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+        return transport, protocol
+
+    loop.create_datagram_endpoint = create  # type: ignore[method-assign]
 
 
 def new_pc() -> RTCPeerConnection:
@@ -175,8 +204,10 @@ class Subscriber:
         self.pc = new_pc()
         if publish is not None:
             # a party of a meeting: sends the replayed clip too
-            self.pc.addTrack(ReplayTrack("audio", publish.audio))
-            self.pc.addTrack(ReplayTrack("video", publish.video))
+            # from a random point of the clip: parties' keyframes do not all come at once
+            start = random.randrange(len(publish.video))
+            self.pc.addTrack(ReplayTrack("audio", publish.audio, start * 5 // 3))
+            self.pc.addTrack(ReplayTrack("video", publish.video, start))
         self.counter = RtpCounter(probe=probe)
         self.frames: list[float] = []  # decode times of video frames (full only)
         self.connected = asyncio.Event()

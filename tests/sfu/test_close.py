@@ -1,6 +1,7 @@
 """close() is idempotent, cascades, and leaves nothing running."""
 
 import asyncio
+import os
 
 import pytest
 
@@ -9,7 +10,12 @@ from sfu import ClosedError, Router
 from .peers import Publisher, Subscriber, SyntheticVideoTrack, ToneTrack, wait_for
 
 
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 async def test_router_close_cascades_and_leaves_no_task() -> None:
+    fds = _open_fds()
     router = Router()
     publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
     await publisher.publish(SyntheticVideoTrack(), ToneTrack())
@@ -34,6 +40,7 @@ async def test_router_close_cascades_and_leaves_no_task() -> None:
     await asyncio.sleep(0.1)  # let cancelled callbacks run
     left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert left == []
+    assert _open_fds() <= fds  # every media socket closed
 
 
 async def test_closing_a_producer_closes_its_consumers_everywhere() -> None:

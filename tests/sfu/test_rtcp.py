@@ -1,5 +1,6 @@
 """NACK repair in both directions, sender reports, bandwidth estimates."""
 
+import asyncio
 from typing import Any
 
 from sfu import Router
@@ -116,3 +117,23 @@ def _remote_outbound(viewer: Subscriber) -> int:
         stats = transceiver.receiver._RTCRtpReceiver__stats
         count += sum(1 for s in stats.values() if s.type == "remote-outbound-rtp")
     return count
+
+
+async def test_a_hundred_keyframe_requests_at_once_cost_the_publisher_at_most_two() -> None:
+    router = Router()
+    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        (consumer,) = await viewer.subscribe(*publisher.producers)
+        await wait_for(lambda: viewer.total("video") >= 5, 10, "first frames")
+        producer = publisher.producers[0]
+        await asyncio.sleep(0.6)  # past the limiter's window of the subscriber's own start
+        before = producer.keyframe_requests_sent
+        for _ in range(100):  # as if 100 viewers joined in the same instant
+            consumer.request_keyframe()
+        await asyncio.sleep(0.7)
+        assert 1 <= producer.keyframe_requests_sent - before <= 2
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
