@@ -106,6 +106,7 @@ class LiveRoom:
         self.media = media_factory(self)
         self._events: list[Event] = []
         self._flushing: asyncio.Task[None] | None = None
+        self._flush_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._on_closed = on_closed
         self._end_consultation = False
@@ -168,7 +169,11 @@ class LiveRoom:
         await self.flush()
 
     async def flush(self) -> None:
-        """Write pending events to the database."""
+        """Write pending events to the database (after any write already under way)."""
+        async with self._flush_lock:
+            await self._write_events()
+
+    async def _write_events(self) -> None:
         while self._events:
             batch, self._events = self._events, []
             try:
@@ -197,9 +202,12 @@ class LiveRoom:
                 self.links.pop(member_id, None)
         self.room.close(reason)
         await self.media.close()
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
+        # let pending work finish against closed objects: cancelling a task that waits in
+        # aiortc's close() would cancel the future aiortc itself waits on
+        pending = [t for t in self._tasks if t is not asyncio.current_task()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=5.0)
+            for task in late:
                 task.cancel()
         await self.flush()
         if self._end_consultation:
