@@ -76,6 +76,7 @@ const STRINGS = {
     "lobby.waiting": "入室の許可を待っています…",
 
     "room.label": "相談室",
+    "room.stage": "参加者の映像",
     "room.clock": "現在時刻",
     "room.remaining": "残り時間",
     "room.min": "{m}分",
@@ -312,6 +313,7 @@ const STRINGS = {
     "lobby.waiting": "Waiting to be let in…",
 
     "room.label": "Consultation room",
+    "room.stage": "Participants' video",
     "room.clock": "Time now",
     "room.remaining": "Time left",
     "room.min": "{m} min",

@@ -123,7 +123,14 @@ class Room {
         h(
           "div",
           { class: "room-body" },
-          (this.stageEl = h("div", { class: "stage" }, this.hearingEl, this.empty, this.tilesEl)),
+          // the stage scrolls on small screens: focusable, so the keyboard can scroll it too
+          (this.stageEl = h(
+            "div",
+            { class: "stage", tabindex: "0", role: "region", tattr: { "aria-label": "room.stage" } },
+            this.hearingEl,
+            this.empty,
+            this.tilesEl,
+          )),
           this.panelEl,
         ),
         this.controls,

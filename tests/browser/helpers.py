@@ -174,3 +174,23 @@ async def wait_packets_flow(page: Page, participant_name: str, kind: str) -> int
             return now
     await xfail_on_known_sfu_bug(page)
     raise AssertionError(f"no {kind} packets from {participant_name} (stayed at {first})")
+
+
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+
+
+async def assert_accessible(page: Page, screen: str) -> None:
+    """axe-core (WCAG 2.1 A/AA rules) finds no serious or critical violation on the screen."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page, options=AXE_OPTIONS)
+    bad = [
+        f"{v['id']} ({v['impact']}): {v['help']} at "
+        + ", ".join(str(n["target"]) for n in v["nodes"][:3])
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not bad, f"accessibility problems on {screen}:\n" + "\n".join(bad)

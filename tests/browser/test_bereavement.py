@@ -9,6 +9,7 @@ from tests.browser.conftest import DESKTOP, PHONE, LiveServer, NewPage, screensh
 from tests.browser.helpers import (
     HAVE_MEDIA,
     admit,
+    assert_accessible,
     inbound,
     join_by_link,
     join_by_passcode,
@@ -51,6 +52,13 @@ async def test_heirs_pass_the_lobby_and_everyone_sees_everyone(
     await screenshot(staff, "staff-room-desktop")
     await screenshot(heir2, "room-desktop")
     await screenshot(heir1, "room-phone")
+    await assert_accessible(staff, "room with the moderation panel")
+    await assert_accessible(heir1, "room on a phone")
+    await heir2.get_by_role("button", name="チャット").click()
+    await heir2.get_by_label("メッセージ").fill("戸籍謄本は2通あります。")
+    await heir2.get_by_role("button", name="送信する").click()
+    await expect(heir1.locator("#btn-chat")).to_contain_text("(1)")
+    await assert_accessible(heir2, "room with the chat panel")
     if not HAVE_MEDIA:
         pytest.skip("server/media.py (the SFU glue) is not in this build: no media to check")
     for page in (staff, heir1, heir2):

@@ -12,6 +12,7 @@ from tests.browser.conftest import DESKTOP, PHONE, LiveServer, NewPage, screensh
 from tests.browser.helpers import (
     HAVE_MEDIA,
     admit,
+    assert_accessible,
     join_by_passcode,
     open_panel,
     packets_from,
@@ -81,6 +82,8 @@ async def test_a_resident_gets_the_floor_and_is_heard_only_while_holding_it(
     await expect(resident2.locator("#hearing-countdown")).to_have_text(re.compile(r"^[0-3]:\d\d$"))
     await screenshot(resident1, "hearing-speaking-phone")
     await screenshot(resident2, "hearing-phone")
+    await assert_accessible(resident2, "hearing view of a resident")
+    await assert_accessible(chair, "hearing view of the chair")
 
     if HAVE_MEDIA:
         await wait_packets_flow(chair, pseudonym_one, "audio")
