@@ -239,6 +239,4 @@ class Registration(Base):
     )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    __table_args__ = (
-        UniqueConstraint("consultation_id", "email", name="uq_registration_email"),
-    )
+    __table_args__ = (UniqueConstraint("consultation_id", "email", name="uq_registration_email"),)
