@@ -228,6 +228,11 @@ async def measure(
     probe.recording = False
     after = [s.counter.snapshot() for s in subs]
     if os.environ.get("BENCH_DEBUG"):
+        inodes = procstats.socket_inodes(me)
+        for line in Path(f"/proc/{me}/net/udp").read_text().splitlines()[1:]:
+            f = line.split()
+            if f[9] in inodes and int(f[12]) > 0:
+                print("udp", f[1], f[4], "drops", f[12], file=sys.stderr)
         for s in subs:
             ts = s.pc.getTransceivers()
             dtls = {id(t.receiver.transport) for t in ts}
