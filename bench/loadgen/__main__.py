@@ -227,27 +227,6 @@ async def measure(
     emit("measure_end")
     probe.recording = False
     after = [s.counter.snapshot() for s in subs]
-    if os.environ.get("BENCH_DEBUG"):
-        inodes = procstats.socket_inodes(me)
-        for line in Path(f"/proc/{me}/net/udp").read_text().splitlines()[1:]:
-            f = line.split()
-            if f[9] in inodes and int(f[12]) > 0:
-                print("udp", f[1], f[4], "drops", f[12], file=sys.stderr)
-        for s in subs:
-            ts = s.pc.getTransceivers()
-            dtls = {id(t.receiver.transport) for t in ts}
-            print(
-                "peer",
-                len(ts),
-                "transceivers",
-                len(dtls),
-                "dtls",
-                [t.receiver.transport.state for t in ts][:3],
-                {k: v[0] for k, v in s.counter.snapshot().items()},
-                file=sys.stderr,
-            )
-    drops1, rcvbuf1 = procstats.udp_drops(me), procstats.rcvbuf_errors()
-    cpu1 = procstats.cpu_seconds(me)
 
     received = expected = gaps = silent = streams = 0
     for b, a in zip(before, after, strict=True):
