@@ -227,6 +227,8 @@ async def measure(
     emit("measure_end")
     probe.recording = False
     after = [s.counter.snapshot() for s in subs]
+    drops1, rcvbuf1 = procstats.udp_drops(me), procstats.rcvbuf_errors()
+    cpu1 = procstats.cpu_seconds(me)
 
     received = expected = gaps = silent = streams = 0
     for b, a in zip(before, after, strict=True):
