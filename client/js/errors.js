@@ -12,6 +12,8 @@ export function errorMessage(code, context = {}) {
     const minutes = Math.max(1, Math.ceil((context.retry_after || 300) / 60));
     return t("err.locked_out", { m: minutes });
   }
+  // the server has no "too early" code yet; these are the names it may take
+  if (code === "not_started" || code === "too_early" || code === "not_open") return t("err.too_early");
   const key = `err.${code}`;
   return has(key) ? t(key) : t("err.generic", { code });
 }
