@@ -9,8 +9,10 @@ export function renderLobby(main, session, message) {
   const you = message.you || {};
   const checklist = consultation.checklist || [];
   const when = h("dd", { id: "lobby-time" });
+  const list = h("ul", { class: "checklist", id: "checklist" });
   const draw = () => {
     if (consultation.starts_at) when.textContent = formatRange(consultation.starts_at, consultation.ends_at);
+    replace(list, checklist.map((item) => h("li", {}, label(item))));
   };
   draw();
   const stop = onLangChange(draw);
@@ -39,7 +41,7 @@ export function renderLobby(main, session, message) {
           "section",
           { class: "card", "aria-labelledby": "checklist-title" },
           h("h2", { id: "checklist-title", t: "lobby.checklist" }),
-          h("ul", { class: "checklist", id: "checklist" }, checklist.map((item) => h("li", {}, label(item)))),
+          list,
         )
       : null,
     h(

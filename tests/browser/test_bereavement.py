@@ -59,6 +59,12 @@ async def test_heirs_pass_the_lobby_and_everyone_sees_everyone(
     await heir2.get_by_role("button", name="送信する").click()
     await expect(heir1.locator("#btn-chat")).to_contain_text("(1)")
     await assert_accessible(heir2, "room with the chat panel")
+    await heir2.get_by_role("button", name="Switch to English").click()
+    await expect(heir2.locator("#btn-leave")).to_have_text("Leave")
+    await expect(heir2.locator("#chat-log")).to_contain_text("戸籍謄本は2通あります。")
+    await screenshot(heir2, "room-english-desktop")
+    await heir2.get_by_role("button", name="日本語に切り替える").click()
+    await expect(heir2.locator("#btn-leave")).to_have_text("退室する")
     if not HAVE_MEDIA:
         pytest.skip("server/media.py (the SFU glue) is not in this build: no media to check")
     for page in (staff, heir1, heir2):
