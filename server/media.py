@@ -6,6 +6,7 @@ paused unless the room's gate for it is open, and only members with `subscribe` 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -55,6 +56,7 @@ def sfu_config(settings: Settings) -> SfuConfig:
 
 
 TURN_CREDENTIAL_SECONDS = 12 * 3600
+OFFER_DELAY = 0.05  # seconds a server offer waits to take in more consumer changes
 
 
 def ice_servers(settings: Settings, now: float | None = None) -> list[dict[str, Any]]:
@@ -245,6 +247,8 @@ class SfuMedia:
             self.live.spawn(self._send_offer(peer))
 
     async def _send_offer(self, peer: Peer) -> None:
+        # people join and leave in bursts: one offer covers everything of the next moment
+        await asyncio.sleep(OFFER_DELAY)
         peer.dirty = False
         try:
             sdp = await peer.transport.create_offer()

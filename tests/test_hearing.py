@@ -148,9 +148,9 @@ async def test_public_hearing_floor_decides_whose_audio_reaches_everyone(
     ]
     await admit_all(chair, residents)
     everyone = [chair, staff, *residents]
-    peers = {}
-    for client in everyone:
-        peers[client.me["id"]] = await party.media(client, {"mic": ToneTrack()})
+    # everyone starts media at once, as at the opening of a hearing: offers coalesce
+    started = await asyncio.gather(*(party.media(c, {"mic": ToneTrack()}) for c in everyone))
+    peers = {client.me["id"]: peer for client, peer in zip(everyone, started, strict=True)}
     chair_id = chair.me["id"]
 
     def heard(speaker: str, more_than: int) -> Callable[[], bool]:
