@@ -210,7 +210,7 @@ async def test_public_hearing_floor_decides_whose_audio_reaches_everyone(
 
 
 async def _assert_stops(peers: dict[str, MediaPeer], speaker: str, reference: str) -> None:
-    await asyncio.sleep(0.2)  # packets already in flight on loopback arrive
+    await asyncio.sleep(0.5)  # packets already in flight on loopback arrive
     stopped = {me: peer.received(speaker) for me, peer in peers.items()}
     base = {me: peer.received(reference) for me, peer in peers.items() if me != reference}
     await until(
@@ -313,7 +313,7 @@ async def test_screen_share_starts_and_stops_with_renegotiation(
         "participant_updated",
         lambda m: m["participant"]["id"] == sharer_id and not m["participant"]["screen"],
     )
-    await asyncio.sleep(0.2)  # packets already in flight arrive
+    await asyncio.sleep(0.5)  # packets already in flight arrive
     stopped = viewer.received(sharer_id, "video")
     audio = viewer.received(sharer_id)
     await until(lambda: viewer.received(sharer_id) > audio + 25, 10, "more of the sharer's audio")
