@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from server.permissions import Permission
 from server.room import Member, Message, Room, RoomError
 from server.templates import Template, load_template
 
@@ -349,3 +351,10 @@ def test_leaving_while_holding_the_floor_ends_the_turn() -> None:
     world.room.leave(a)
     assert world.room.floor_holder is None
     assert world.of(chair, "floor")[-1]["reason"] == "left"
+
+
+def test_under_sealed_anonymity_nobody_sees_an_identity_whatever_the_role() -> None:
+    world, _chair, registrar, (a, _b, _c) = hearing()
+    world.room.template = dataclasses.replace(world.room.template, anonymity="sealed")
+    assert registrar.can(Permission.see_identities)
+    assert "identity" not in world.room.view(a, registrar)
