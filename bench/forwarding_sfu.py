@@ -84,6 +84,8 @@ class BenchSfu:
         return {"sdp": answer}
 
     async def op_subscribe(self, request: dict[str, Any]) -> dict[str, Any]:
+        if not self.router.producers:
+            raise RuntimeError("the publisher is gone")
         transport = await self.router.create_transport(request["peer"])
         for producer in self.router.producers.values():
             await self.router.consume(producer, transport)

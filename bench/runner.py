@@ -245,6 +245,9 @@ async def run_point(
                 break
         if "t1" in marks:
             _derive(record, marks, subscribers)
+        if record["status"] != "ok" or record.get("failed"):
+            # keep the server's last words: the workdir is temporary
+            record["server_log_tail"] = server.log_tail(30)[-4000:]
         return record
     except Exception as exc:  # any failure is a result, and cleanup must run
         record.update(status="error", error=f"{type(exc).__name__}: {exc}")

@@ -89,6 +89,9 @@ async def join_viewers(
     await asyncio.wait_for(driver.publish(publisher), args.connect_timeout)
     await asyncio.wait_for(publisher.connected.wait(), args.connect_timeout)
     emit("published")
+    prepare = getattr(driver, "prepare", None)
+    if prepare is not None:
+        await prepare(args.subscribers)
     n_full = min(args.full, args.subscribers)
     subs = []
     for i in range(args.subscribers):

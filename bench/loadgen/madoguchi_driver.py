@@ -100,6 +100,7 @@ class MadoguchiDriver:
         self.csrf = ""
         self.consultation = ""
         self.peers: list[Peer] = []
+        self._credentials: list[dict[str, Any]] = []
 
     async def open(self) -> None:
         await wait_http(self.base + "/api/me", 30)
@@ -180,8 +181,15 @@ class MadoguchiDriver:
         peer = await self._join(await self._participant("chair"), "link", _answerer(publisher.pc))
         await self._publish_on(peer, publisher)
 
+    async def prepare(self, viewers: int) -> None:
+        """Register the residents before the hearing, one after the other, as staff would."""
+        for _ in range(viewers):
+            self._credentials.append(await self._participant("resident"))
+
     async def subscribe(self, subscriber: Subscriber) -> None:
-        peer = await self._join(await self._participant("resident"), "passcode", subscriber.answer)
+        creds = self._credentials.pop() if self._credentials else None
+        creds = creds or await self._participant("resident")
+        peer = await self._join(creds, "passcode", subscriber.answer)
         await self._publish_on(peer, subscriber)  # sends nothing: one recvonly m-line
         await peer.first_answer_sent.wait()
 
