@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from server import signaling
 from server.db.models import Consultation, Event
 from server.media import ice_servers
 from server.rooms import ROOMS
@@ -440,3 +441,27 @@ async def test_a_role_that_asks_for_a_display_name_is_shown_by_it(
     await clients.invitee(heir, expect="lobby", display_name="いちろう（長男）")
     lobby = await staff.wait("lobby_changed", lambda m: bool(m["lobby"]))
     assert lobby["lobby"][0]["name"] == "いちろう（長男）"
+
+
+async def test_a_frame_over_one_mebibyte_closes_with_1009(server: Client, clients: Clients) -> None:
+    client = await clients.anonymous()
+    await client.send_raw(json.dumps({"type": "ping", "pad": "x" * (1024 * 1024 + 10)}))
+    assert await client.closed() == 1009
+
+
+async def test_a_connection_that_does_not_join_is_closed(
+    server: Client, clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signaling, "JOIN_TIMEOUT", 0.3)
+    client = await clients.anonymous()
+    error = await client.wait("error")
+    assert error["code"] == "join_timeout" and error["fatal"] is True
+    assert await client.closed() == 4000
+
+
+async def test_a_flood_that_goes_on_closes_the_connection(server: Client, clients: Clients) -> None:
+    client = await clients.anonymous()
+    await asyncio.gather(*(client.send({"type": "ping"}) for _ in range(700)))
+    error = await client.wait("error", lambda m: m["code"] == "flood")
+    assert error["fatal"] is True
+    assert await client.closed() == 4000
