@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 KEYFRAME_MIN_INTERVAL = 0.5  # seconds between two keyframe requests to one publisher
 CACHE_SIZE = 1024  # packets kept for NACKs (≈ 7 s of 900 kbps video)
 REMB_MAX_AGE = 5.0  # seconds a consumer's bandwidth estimate stays valid
+# what a publisher may send while no viewer has estimated its bandwidth (bits per second)
+REMB_CEILING = 2_500_000
 NTP_EPOCH_OFFSET = 2208988800
 
 
@@ -244,15 +246,18 @@ class Producer:
             dlsr=stats.dlsr(),
         )
 
-    def remb_bitrate(self) -> int | None:
-        """The lowest fresh bandwidth estimate among consumers (what every viewer can take)."""
+    def remb_bitrate(self) -> int:
+        """The lowest fresh bandwidth estimate among consumers (what every viewer can take).
+
+        Without any, REMB_CEILING: a browser that hears nothing stays at its start rate.
+        """
         now = time.monotonic()
         rates = [
             c.remb_bps
             for c in self.consumers.values()
             if c.remb_bps and now - c.remb_time < REMB_MAX_AGE
         ]
-        return min(rates) if rates else None
+        return min([*rates, REMB_CEILING])
 
     def _send_nack(self, missing: list[int]) -> None:
         if self.ssrc is None:

@@ -194,8 +194,8 @@ class Transport:
         if blocks:
             compound += bytes(hooks.RtcpRrPacket(ssrc=self.rtcp_ssrc, reports=blocks[:31]))
         for producer in self.producers.values():
-            bitrate = producer.remb_bitrate() if producer.kind == "video" else None
-            if bitrate and producer.ssrc is not None:
+            if producer.kind == "video" and producer.ssrc is not None:
+                bitrate = producer.remb_bitrate()
                 remb = hooks.RtcpPsfbPacket(
                     fmt=hooks.RTCP_PSFB_APP,
                     ssrc=self.rtcp_ssrc,

@@ -3,7 +3,10 @@
 import asyncio
 from typing import Any
 
+from aiortc.rtp import unpack_remb_fci
+
 from sfu import Router
+from sfu.producer import REMB_CEILING
 
 from .peers import Publisher, Subscriber, SyntheticVideoTrack, ToneTrack, wait_for
 
@@ -102,7 +105,13 @@ async def test_subscribers_get_sender_reports_and_the_publisher_gets_remb() -> N
         consumers = await viewer.subscribe(*publisher.producers)
         video = next(c for c in consumers if c.kind == "video")
         await wait_for(lambda: video.remb_bps > 0, 10, "a REMB from the subscriber")
-        await wait_for(lambda: bool(rembs), 3, "the SFU to pass the estimate to the publisher")
+        estimates: set[int] = set()
+
+        def passed_on() -> bool:
+            estimates.add(min(video.remb_bps, REMB_CEILING))
+            return any(unpack_remb_fci(p.fci)[0] in estimates for p in rembs)
+
+        await wait_for(passed_on, 5, "the SFU to pass the subscriber's estimate to the publisher")
         # aiortc's receiver records each sender report as remote-outbound-rtp stats
         await wait_for(lambda: _remote_outbound(viewer) >= 2, 10, "SRs on both streams")
     finally:
