@@ -153,7 +153,13 @@ class SfuMedia:
             try:
                 producer.resume() if open_ else producer.pause()
             except ClosedError:
-                pass
+                continue
+            if self._on_demand(producer):
+                if open_:
+                    self._consume_everywhere(producer)
+                else:
+                    for consumer in list(producer.consumers.values()):
+                        self.live.spawn(consumer.close())
 
     async def admitted(self, member: Member) -> None:
         # transports are made at the client's first offer (the client always starts)
@@ -281,14 +287,38 @@ class SfuMedia:
             and not p.transport.closed
         ]
 
+    def _on_demand(self, producer: Producer) -> bool:
+        """Floor-controlled producers are consumed only while their gate is open.
+
+        A hearing has hundreds of residents, each with a paused microphone: consuming them all
+        would give every peer hundreds of idle m-lines. Only the floor holder's are forwarded.
+        """
+        member = self.live.room.members.get(producer.peer_id)
+        source = self.sources.get(producer.id)
+        return member is not None and source != "screen" and self.live.room.gated(member)
+
+    def _wanted(self, producer: Producer) -> bool:
+        if not self._on_demand(producer):
+            return True
+        member = self.live.room.members.get(producer.peer_id)
+        kind = SOURCE_KINDS.get(self.sources.get(producer.id, ""), "")
+        return member is not None and bool(member.gates.get(kind))
+
+    def _consume_everywhere(self, producer: Producer) -> None:
+        for subscriber in self._subscribers(producer.peer_id):
+            self.live.spawn(self._consume(producer, subscriber))
+
     def _consume_all(self, peer: Peer) -> None:
         if not peer.member.can(Permission.subscribe):
             return
         for producer in list(self.router.producers.values()):
-            if producer.peer_id != peer.member.id:
+            if producer.peer_id != peer.member.id and self._wanted(producer):
                 self.live.spawn(self._consume(producer, peer))
 
     async def _consume(self, producer: Producer, peer: Peer) -> None:
+        consumers = peer.transport.consumers.values()
+        if any(c.producer is producer and not c.closed for c in consumers):
+            return
         try:
             await self.router.consume(producer, peer.transport)
         except IncompatibleCodecError as error:
@@ -314,8 +344,8 @@ class SfuMedia:
         producer.pause()  # until the room opens the gate
         member.gates.pop(SOURCE_KINDS[source], None)
         self.live.room.published(member, SOURCE_KINDS[source], True)
-        for subscriber in self._subscribers(member.id):
-            self.live.spawn(self._consume(producer, subscriber))
+        if not self._on_demand(producer):
+            self._consume_everywhere(producer)
 
     def _producer_closed(self, producer: Producer) -> None:
         source = self.sources.pop(producer.id, None)

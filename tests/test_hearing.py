@@ -170,6 +170,13 @@ async def test_public_hearing_floor_decides_whose_audio_reaches_everyone(
     for client in residents:
         for peer in peers.values():
             assert peer.received(client.me["id"]) == 0, "audio without the floor got out"
+    # and no peer carries an idle m-line for them: consumed only while holding the floor
+    media = next(iter(server.app[ROOMS].live.values())).media
+    assert isinstance(media, SfuMedia)
+    quiet = {client.me["id"] for client in residents}
+    resident_producers = [p for p in media.router.producers.values() if p.peer_id in quiet]
+    assert len(resident_producers) == residents_n
+    assert all(not p.consumers for p in resident_producers)
 
     # hands queue in order, the same for everyone
     order = [residents[i] for i in (4, 0, 7)]
