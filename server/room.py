@@ -615,6 +615,12 @@ class Room:
         }
         self.hooks.log("chat", actor, {"id": actor.id, "to": to, "text": text})
         for member in self.admitted():
-            if to == "all" or member is actor or "staff" in member.role.join:
+            if to == "all" or member is actor or self.is_staff(member):
                 member.deliver(message)
         return message
+
+    @staticmethod
+    def is_staff(member: Member) -> bool:
+        """Who private questions go to: staff roles, and whoever runs the room (chair)."""
+        role = member.role
+        return "staff" in role.join or role.can(P.admit) or role.can(P.grant_floor)
