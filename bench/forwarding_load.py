@@ -15,6 +15,7 @@ import struct
 import time
 from typing import Any
 
+import aioice.ice
 from aiortc import (
     MediaStreamTrack,
     RTCBundlePolicy,
@@ -317,6 +318,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
+    # on a shared 2-core machine a starved process misses aioice's 0.5 s consent deadline six
+    # times in a row and drops its peers; the benchmark measures forwarding, so it tolerates that
+    aioice.ice.CONSENT_FAILURES = 1_000_000
     parser = argparse.ArgumentParser()
     parser.add_argument("--socket", required=True)
     parser.add_argument("--subscribers", type=int, default=100)

@@ -201,15 +201,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         joiner: Callable[..., Awaitable[tuple[list[Subscriber], list[str]]]]
         joiner = join_rooms if args.rooms else join_viewers
         subs, failures = await joiner(args, driver, probe, publisher)
+        retries = getattr(driver, "join_retries", 0)
         emit(
             "connected",
+            join_retries=retries,
             ok=len(subs) - len(failures),
             failed=len(failures),
             seconds=round(time.monotonic() - t0, 2),
             reasons=sorted(set(failures))[:5],
         )
         await asyncio.sleep(args.warmup)
-        return await measure(args, subs, failures, probe)
+        result = await measure(args, subs, failures, probe)
+        result["join_retries"] = retries
+        return result
     finally:
         await _close_all(driver, publisher, subs)
 

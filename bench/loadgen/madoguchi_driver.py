@@ -25,6 +25,9 @@ STAFF_LOGIN = "bench"
 STAFF_PASSWORD = "bench-password-not-secret"  # see bench/madoguchi.py
 
 
+JOIN_ATTEMPTS = 3
+
+
 class Peer:
     """One participant's signaling connection."""
 
@@ -101,6 +104,7 @@ class MadoguchiDriver:
         self.consultation = ""
         self.peers: list[Peer] = []
         self._credentials: list[dict[str, Any]] = []
+        self.join_retries = 0
 
     async def open(self) -> None:
         await wait_http(self.base + "/api/me", 30)
@@ -189,7 +193,16 @@ class MadoguchiDriver:
     async def subscribe(self, subscriber: Subscriber) -> None:
         creds = self._credentials.pop() if self._credentials else None
         creds = creds or await self._participant("resident")
-        peer = await self._join(creds, "passcode", subscriber.answer)
+        for attempt in range(JOIN_ATTEMPTS):
+            try:
+                peer = await self._join(creds, "passcode", subscriber.answer)
+                break
+            except DriverError as exc:
+                # a client retries a join the server failed internally; counted and reported
+                if ": internal:" not in str(exc) or attempt == JOIN_ATTEMPTS - 1:
+                    raise
+                self.join_retries += 1
+                await asyncio.sleep(0.5 * (attempt + 1))
         await self._publish_on(peer, subscriber)  # sends nothing: one recvonly m-line
         await peer.first_answer_sent.wait()
 
