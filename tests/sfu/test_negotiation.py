@@ -163,3 +163,23 @@ async def test_answer_without_offer_is_a_negotiation_error() -> None:
             await transport.handle_offer("this is not sdp")
     finally:
         await router.close()
+
+
+async def test_sfu_answer_has_only_the_configured_candidates_and_no_public_stun() -> None:
+    router = Router()
+    publisher = Publisher(router, "pub")
+    try:
+        await publisher.publish(ToneTrack())
+        assert publisher.transport is not None
+        pc = publisher.transport._pc
+        gatherer = pc.getTransceivers()[0].receiver.transport.transport.iceGatherer
+        assert gatherer._connection.stun_server is None  # iceServers=[]: never Google STUN
+        answer = pc.localDescription.sdp
+        candidates = [line.split() for line in answer.splitlines() if "a=candidate" in line]
+        assert [(c[4], c[7]) for c in candidates] == [("127.0.0.1", "host")]
+        assert 40000 <= int(candidates[0][5]) <= 49999
+        assert "a=setup:passive" in answer  # the SFU is the DTLS server
+        assert "a=group:BUNDLE" in answer
+    finally:
+        await publisher.close()
+        await router.close()
