@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import aioice.ice
+
 from . import procstats
 from .drivers import Driver, DriverError, JanusDriver, RelayDriver
 from .media import load_clip
@@ -288,6 +290,9 @@ async def _close_all(driver: Driver, publisher: Publisher, subs: list[Subscriber
 
 
 def main() -> None:
+    # on a shared 2-core machine a starved generator misses aioice's consent deadline and would
+    # drop its own peers; that is the generator's failure, not the server's, so it tolerates it
+    aioice.ice.CONSENT_FAILURES = 1_000_000
     p = argparse.ArgumentParser(prog="python -m bench.loadgen")
     p.add_argument("--system", required=True, choices=["janus", "relay", "madoguchi"])
     p.add_argument("--url", required=True)
