@@ -30,7 +30,8 @@ MAX_FRAME = 64 * 1024  # bytes of UTF-8: larger frames are refused, the connecti
 MAX_WS_MESSAGE = 1024 * 1024  # larger frames close the connection (1009)
 RATE = 20.0  # messages per second, sustained
 BURST = 60.0
-FLOOD = 600  # dropped messages before the connection is closed
+FLOOD = 600  # dropped messages within FLOOD_WINDOW before the connection is closed
+FLOOD_WINDOW = 60.0
 JOIN_TIMEOUT = 30.0
 MAX_JOIN_FAILURES = 5
 ADDRESS_FAILURES = 20  # failed joins per address per window before it is locked out
@@ -152,7 +153,8 @@ class Connection:
         self.ws = ws
         self.address = request.remote or "?"
         self.bucket = TokenBucket(RATE, BURST)
-        self.dropped = 0
+        self.dropped = 0  # in the current flood window
+        self.flood_since = 0.0
         self.last_rate_error = 0.0
         self.join_failures = 0
         self.member: Member | None = None
@@ -237,7 +239,7 @@ class Connection:
                 raise ProtocolError("too_large", f"messages are at most {MAX_FRAME} bytes")
             try:
                 body = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
                 raise ProtocolError("bad_json", "not valid JSON") from None
             if not isinstance(body, dict):
                 raise ProtocolError("bad_json", "a message must be a JSON object")
@@ -259,11 +261,13 @@ class Connection:
     def _rate_ok(self) -> bool:
         if self.bucket.take():
             return True
+        now = time.monotonic()
+        if now - self.flood_since > FLOOD_WINDOW:
+            self.flood_since, self.dropped = now, 0
         self.dropped += 1
         if self.dropped > FLOOD:
             self.error(RoomError("flood", "too many messages", fatal=True))
             return False
-        now = time.monotonic()
         if now - self.last_rate_error >= 1.0:
             self.last_rate_error = now
             self.error(RoomError("rate_limited", f"at most {RATE:g} messages per second"))

@@ -282,6 +282,7 @@ async def test_malformed_messages_do_not_break_a_room(server: Client, clients: C
         ("[1, 2]", "bad_json"),
         ('{"no": "type"}', "bad_message"),
         ('{"type": 7}', "bad_message"),
+        ("[" * 30000 + "]" * 30000, "bad_json"),
         ('{"type": "teleport"}', "unknown_type"),
         ('{"type": "chat"}', "bad_field"),
         ('{"type": "chat", "text": "x", "to": "everyone"}', "bad_field"),
