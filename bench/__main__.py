@@ -26,7 +26,7 @@ from .join import measure_join
 from .madoguchi import MadoguchiSystem
 from .netns import Netns, NetnsError
 from .runner import Options, Placement, run_point
-from .systems import JanusSystem, RelaySystem, System
+from .systems import DirectSystem, JanusSystem, RelaySystem, System
 
 FULL_SUBSCRIBERS = [1, 10, 50, 100, 200, 300, 350]
 QUICK_SUBSCRIBERS = [3]
@@ -91,6 +91,27 @@ async def sweep(
                 stopped[system.name] = why
                 say(f"  {system.label}: stops here ({why})")
     return runs, stopped
+
+
+async def delay_baseline(
+    args: argparse.Namespace, where: Placement, opts: Options, say: Any
+) -> dict[str, Any]:
+    """Delay with no server: publisher -> subscriber straight, same generator, same cores."""
+    runs = []
+    for rep in range(args.reps):
+        rec = await run_point(
+            DirectSystem(), 1, rep, where, opts, extra=["--full", "0", "--probes", "1"]
+        )
+        say("baseline " + report.one_line(rec))
+        runs.append(rec)
+    ok = [r for r in runs if r["status"] == "ok" and r.get("delay_ms_p50") is not None]
+    if not ok:
+        return {"skipped": f"no baseline run succeeded: {runs[0].get('error', '')}"[:300]}
+    return {
+        "delay_ms_p50": round(_median(ok, "delay_ms_p50"), 3),
+        "delay_ms_p99": round(_median(ok, "delay_ms_p99"), 3),
+        "runs": len(ok),
+    }
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
@@ -191,7 +212,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             )
             results["runs"], results["stopped"] = runs, stopped
             madoguchi = next((s for s in systems if s.name == "madoguchi"), None)
-            scenarios: dict[str, Any] = {}
+            scenarios: dict[str, Any] = {
+                "delay_baseline": await delay_baseline(args, where, opts, say)
+            }
             if madoguchi is None:
                 scenarios["meetings"] = scenarios["join"] = {"skipped": "Madoguchi not run"}
             else:

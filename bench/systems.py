@@ -76,3 +76,23 @@ class RelaySystem:
 
     def version(self) -> str:
         return f"aiortc {metadata.version('aiortc')} MediaRelay"
+
+
+class DirectSystem:
+    """No server at all: publisher straight to one subscriber (the delay baseline)."""
+
+    name = "direct"
+    label = "no server (direct)"
+
+    def prepare(self, install: bool) -> str | None:
+        return None
+
+    def server_command(self, address: str, workdir: Path) -> tuple[list[str], dict[str, str]]:
+        # an idle stand-in, so that the runner's bookkeeping stays the same
+        return [sys.executable, "-c", "import signal; signal.pause()"], {}
+
+    def url(self, address: str) -> str:
+        return "direct:"
+
+    def version(self) -> str:
+        return f"aiortc {metadata.version('aiortc')} peer to peer"

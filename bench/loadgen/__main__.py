@@ -27,7 +27,7 @@ from typing import Any
 import aioice.ice
 
 from . import procstats
-from .drivers import Driver, DriverError, JanusDriver, RelayDriver
+from .drivers import DirectDriver, Driver, DriverError, JanusDriver, RelayDriver
 from .media import load_clip
 from .peers import (
     LatencyProbe,
@@ -50,6 +50,8 @@ def make_driver(system: str, url: str, args: argparse.Namespace) -> Driver:
         return JanusDriver(url)
     if system == "relay":
         return RelayDriver(url)
+    if system == "direct":
+        return DirectDriver()
     if system == "madoguchi":
         from .madoguchi_driver import MadoguchiDriver
 
@@ -89,7 +91,8 @@ async def join_viewers(
 ) -> tuple[list[Subscriber], list[str]]:
     """One publisher, N viewers: the hearing / broadcast case."""
     await asyncio.wait_for(driver.publish(publisher), args.connect_timeout)
-    await asyncio.wait_for(publisher.connected.wait(), args.connect_timeout)
+    if not getattr(driver, "defer_publish", False):
+        await asyncio.wait_for(publisher.connected.wait(), args.connect_timeout)
     emit("published")
     prepare = getattr(driver, "prepare", None)
     if prepare is not None:
@@ -294,7 +297,7 @@ def main() -> None:
     # drop its own peers; that is the generator's failure, not the server's, so it tolerates it
     aioice.ice.CONSENT_FAILURES = 1_000_000
     p = argparse.ArgumentParser(prog="python -m bench.loadgen")
-    p.add_argument("--system", required=True, choices=["janus", "relay", "madoguchi"])
+    p.add_argument("--system", required=True, choices=["janus", "relay", "madoguchi", "direct"])
     p.add_argument("--url", required=True)
     p.add_argument("--ice-address", default="127.0.0.1")
     p.add_argument("--subscribers", type=int, default=1)

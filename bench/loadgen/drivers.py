@@ -226,3 +226,31 @@ class JanusDriver:
                 except (aiohttp.ClientError, TimeoutError, DriverError):
                     pass
             await self.http.close()
+
+
+class DirectDriver:
+    """No server: the publisher connects straight to one subscriber in the same process.
+
+    Its delay is what the two aiortc client stacks and the generator add by themselves: the
+    baseline to take from the delays measured through a server.
+    """
+
+    defer_publish = True
+
+    def __init__(self) -> None:
+        self.publisher: Publisher | None = None
+
+    async def open(self) -> None:
+        pass
+
+    async def publish(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    async def subscribe(self, subscriber: Subscriber) -> None:
+        if self.publisher is None or self.publisher.pc.remoteDescription is not None:
+            raise DriverError("direct: exactly one subscriber")
+        answer = await subscriber.answer(await self.publisher.offer())
+        await self.publisher.accept_answer(answer)
+
+    async def close(self) -> None:
+        pass
