@@ -120,13 +120,21 @@ class MadoguchiSystem:
         return f"http://{address}:{PORT}"
 
     def version(self) -> str:
+        marker = ROOT / ".bench-commit"
+        if marker.exists():
+            # a snapshot made with `git archive`: it says which commit it is
+            return f"madoguchi {marker.read_text().strip()}"
+        args = (
+            ["describe", "--always", self.commit]
+            if self.commit
+            else ["describe", "--always", "--dirty"]
+        )
         try:
-            out = subprocess.run(
-                ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, timeout=5
-            )
-            return f"madoguchi {out.stdout.decode().strip()}"
+            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, timeout=5)
         except (OSError, subprocess.TimeoutExpired):
             return "madoguchi (unknown commit)"
+        where = "" if self.commit else " (working tree)"
+        return f"madoguchi {out.stdout.decode().strip()}{where}"
 
     def cleanup(self) -> None:
         if self.home is not None:

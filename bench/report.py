@@ -50,7 +50,11 @@ def _git_commit() -> str:
             cwd=Path(__file__).resolve().parent,
             timeout=5,
         )
-        return out.stdout.decode().strip() or "unknown"
+        commit = out.stdout.decode().strip()
+        marker = ROOT / ".bench-commit"
+        if not commit and marker.exists():
+            commit = marker.read_text().strip()
+        return commit or "unknown"
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
 
