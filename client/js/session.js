@@ -111,7 +111,12 @@ export class Session extends EventTarget {
 
   onJoinFailed(error, credentials) {
     if (this.state === "reconnecting") {
-      // the place was given up (or the server forgot us): nothing left to resume
+      console.warn("resume refused", error.code);
+      // a passing trouble: try again within the grace period; otherwise the place is gone
+      if (["internal", "rate_limited", "media_unavailable"].includes(error.code)) {
+        this.dropForReconnect(this.conn);
+        return;
+      }
       this.finish("lost");
       return;
     }
@@ -120,10 +125,16 @@ export class Session extends EventTarget {
     this.emit("joinerror", { code: error.code, retry_after: error.detail.retry_after, via: credentials.via });
   }
 
+  /** Drop the signaling connection on purpose, to come back with a fresh one. */
+  dropForReconnect(conn) {
+    conn.dropped = true;
+    conn.close(4100);
+  }
+
   startPing(conn) {
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => {
-      const timer = setTimeout(() => conn.close(4100), PONG_WITHIN_MS);
+      const timer = setTimeout(() => this.dropForReconnect(conn), PONG_WITHIN_MS);
       conn.request(P.ping()).then(
         () => clearTimeout(timer),
         () => clearTimeout(timer),
@@ -150,6 +161,7 @@ export class Session extends EventTarget {
 
   onClose(conn, event) {
     if (conn !== this.conn) return;
+    console.info("signaling closed", event.code, this.state);
     clearInterval(this.pingTimer);
     if (this.state === "ended") return;
     if (event.code === 4001) return this.finish("replaced");
@@ -158,6 +170,7 @@ export class Session extends EventTarget {
       this.emit("joinerror", { code: "network", via: this.credentials.via });
       return;
     }
+    if (conn.dropped) return this.reconnect(); // we closed it ourselves to come back
     if (this.state === "lobby" && event.code === 1000) return this.finish("denied");
     if (!P.Session.shouldResume(event.code)) return this.finish("lost");
     this.reconnect();
@@ -266,6 +279,7 @@ export class Session extends EventTarget {
     },
     error(message) {
       if (message.code === "removed") return this.finish("removed");
+      if (message.fatal) console.warn("the server closes the connection:", message.code, message.message);
       // errors of our own requests are handled where they were sent
       if (message.fatal || message.ref !== undefined || this.state !== "joined") return;
       this.emit("notice", { code: message.code, error: true });
@@ -292,7 +306,7 @@ export class Session extends EventTarget {
     link.pc.addEventListener("connectionstatechange", () => {
       if (link === this.link && link.pc.connectionState === "failed" && this.conn) {
         // the media path is lost: take the signaling path down too, and come back
-        this.conn.close(4100);
+        this.dropForReconnect(this.conn);
       }
     });
     const audio = this.localStream.getAudioTracks()[0];

@@ -11,6 +11,7 @@ from playwright.async_api import Page, expect
 from tests.browser.conftest import DESKTOP, PHONE, LiveServer, NewPage, screenshot
 from tests.browser.helpers import (
     HAVE_MEDIA,
+    MediaChecks,
     admit,
     assert_accessible,
     join_by_passcode,
@@ -85,15 +86,15 @@ async def test_a_resident_gets_the_floor_and_is_heard_only_while_holding_it(
     await assert_accessible(resident2, "hearing view of a resident")
     await assert_accessible(chair, "hearing view of the chair")
 
-    if HAVE_MEDIA:
-        await wait_packets_flow(chair, pseudonym_one, "audio")
+    media = MediaChecks()
+    heard = HAVE_MEDIA and await media.run(wait_packets_flow(chair, pseudonym_one, "audio"))
 
     await chair.locator("#btn-revoke").click()
     await expect(resident2.locator("#hearing-speaker-name")).to_have_text(
         "いま発言している人はいません。"
     )
     await expect(resident1.locator("#floor-banner")).to_be_hidden()
-    if HAVE_MEDIA:
+    if heard:
         # the producer is paused at the SFU: nothing more arrives (a few packets in flight)
         await asyncio.sleep(1.0)
         before = await packets_from(chair, pseudonym_one, "audio")
@@ -101,5 +102,18 @@ async def test_a_resident_gets_the_floor_and_is_heard_only_while_holding_it(
         after = await packets_from(chair, pseudonym_one, "audio")
         assert after - before <= 5, f"audio kept flowing after revoke: {before} -> {after}"
 
+    # a private question to staff reaches the chair, not the other resident
+    await resident2.get_by_role("button", name="チャット").click()
+    await resident2.get_by_label("メッセージ").fill("駐輪場の台数について質問があります。")
+    await resident2.get_by_label("送り先").select_option("staff")
+    await resident2.get_by_role("button", name="送信する").click()
+    await expect(resident2.locator("#chat-log")).to_contain_text("職員あて")
+    await open_panel(chair, "btn-chat")
+    await expect(chair.locator("#chat-log")).to_contain_text("駐輪場の台数について質問があります。")
+    await expect(chair.locator("#chat-log")).to_contain_text(pseudonym_two)
+    await resident1.get_by_role("button", name="チャット").click()
+    await expect(resident1.locator("#chat-log")).to_have_text("まだメッセージはありません。")
+
     await assert_no_real_names(resident1, frames_one)
     await assert_no_real_names(resident2, frames_two)
+    media.finish()
