@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
 import datetime as dt
+import fractions
 import hashlib
 import json
+import math
 import re
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiortc import MediaStreamTrack, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from argon2 import PasswordHasher
+from av import AudioFrame, VideoFrame
 
 from server.consultations import add_participant, create_consultation
 from server.db.models import Invitation
 from server.state import DB, TEMPLATES
-from tests.sfu.peers import client_pc, set_local
+from sfu import SfuConfig
+from sfu.aiortc_hooks import use_ice_addresses
 
 Message = dict[str, Any]
+# test clients bind media sockets on loopback, outside the server's port range
+CLIENT_MEDIA = SfuConfig(udp_port_min=50000, udp_port_max=59999)
 # cheap argon2 for tests: the server verifies any argon2 hash with its own parameters
 _hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
@@ -213,6 +227,71 @@ def credentials(invitee: Invitee, via: str = "passcode") -> Message:
     if via == "link":
         return {"via": "link", "token": invitee.token}
     return {"via": "passcode", "join_id": invitee.join_id, "passcode": invitee.passcode}
+
+
+def client_pc() -> RTCPeerConnection:
+    """A client peer connection: no public STUN, one bundle."""
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+async def set_local(pc: RTCPeerConnection, description: RTCSessionDescription) -> None:
+    """setLocalDescription with a 127.0.0.1 host candidate (aioice leaves loopback out)."""
+    use_ice_addresses(pc, CLIENT_MEDIA)
+    await pc.setLocalDescription(description)
+
+
+class ToneTrack(MediaStreamTrack):
+    """A 400 Hz tone in 20 ms frames, loud enough for the active-speaker observer."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        samples = [int(16000 * math.sin(2 * math.pi * 400 * i / 48000)) for i in range(960)]
+        self._wave = array.array("h", samples).tobytes()
+        self._sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> AudioFrame:
+        self._start = self._start or time.monotonic()
+        await asyncio.sleep(max(0.0, self._start + self._sent / 48000 - time.monotonic()))
+        frame = AudioFrame(format="s16", layout="mono", samples=960)
+        frame.planes[0].update(self._wave)
+        frame.sample_rate = 48000
+        frame.pts = self._sent
+        frame.time_base = fractions.Fraction(1, 48000)
+        self._sent += 960
+        return frame
+
+
+class BarTrack(MediaStreamTrack):
+    """A small moving bar: a camera or a shared screen that is cheap to encode."""
+
+    kind = "video"
+
+    def __init__(self, width: int = 320, height: int = 240, fps: int = 10) -> None:
+        super().__init__()
+        self.width, self.height, self.fps = width, height, fps
+        self._count = 0
+        self._start: float | None = None
+
+    async def recv(self) -> VideoFrame:
+        self._start = self._start or time.monotonic()
+        await asyncio.sleep(max(0.0, self._start + self._count / self.fps - time.monotonic()))
+        frame = VideoFrame(self.width, self.height, "yuv420p")
+        x = (self._count * 8) % self.width
+        row = bytearray([16]) * self.width
+        row[x : x + 16] = bytes([235]) * len(row[x : x + 16])
+        frame.planes[0].update(bytes(row) * self.height)
+        chroma = bytes([128]) * (self.width * self.height // 4)
+        frame.planes[1].update(chroma)
+        frame.planes[2].update(chroma)
+        frame.pts = self._count * 90000 // self.fps
+        frame.time_base = fractions.Fraction(1, 90000)
+        self._count += 1
+        return frame
 
 
 class MediaPeer:

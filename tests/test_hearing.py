@@ -22,8 +22,15 @@ from server.staff import add_staff
 from server.state import DB
 from server.templates import Floor, load_templates
 from tests.conftest import REPO, STAFF_PASSWORD, AiohttpClient
-from tests.sfu.peers import SyntheticVideoTrack, ToneTrack, set_local
-from tests.signaling_client import MediaPeer, SignalingClient, credentials, seed
+from tests.signaling_client import (
+    BarTrack,
+    MediaPeer,
+    SignalingClient,
+    ToneTrack,
+    credentials,
+    seed,
+    set_local,
+)
 
 Client = TestClient[Any, Any]
 TURN_SECONDS = 3
@@ -115,7 +122,7 @@ async def test_bereavement_everyone_receives_everyones_audio_and_video(
     everyone = [staff, *guests]
     peers = []
     for client in everyone:
-        tracks = {"mic": ToneTrack(), "camera": SyntheticVideoTrack(320, 240, fps=10)}
+        tracks = {"mic": ToneTrack(), "camera": BarTrack(320, 240, fps=10)}
         peers.append(await party.media(client, tracks))
 
     def all_received() -> bool:
@@ -267,7 +274,7 @@ async def test_a_role_without_publish_permission_cannot_make_a_producer(
     await admit_all(chair, [guest])
     peer = MediaPeer(guest)
     party.peers.append(peer)
-    peer.pc.addTransceiver(SyntheticVideoTrack(320, 240, fps=5), direction="sendonly")
+    peer.pc.addTransceiver(BarTrack(320, 240, fps=5), direction="sendonly")
     await set_local(peer.pc, await peer.pc.createOffer())
     sdp = peer.pc.localDescription.sdp
     mid = peer.pc.getTransceivers()[0].mid
@@ -302,7 +309,7 @@ async def test_screen_share_starts_and_stops_with_renegotiation(
     await until(lambda: viewer.received(sharer_id) > 5, 20, "the sharer's audio")
 
     mic = sharer.pc.getTransceivers()[0]
-    screen = sharer.pc.addTransceiver(SyntheticVideoTrack(320, 240, fps=5), direction="sendonly")
+    screen = sharer.pc.addTransceiver(BarTrack(320, 240, fps=5), direction="sendonly")
     reply = await sharer.reoffer({mic: "mic", screen: "screen"})
     assert reply["type"] == "answer", reply
     for peer in (viewer, staff_peer):
