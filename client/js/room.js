@@ -58,6 +58,14 @@ class Room {
     for (const [type, fn] of this.listeners) session.addEventListener(type, fn);
     this.stopLang = onLangChange(() => this.update(true));
     this.timer = setInterval(() => this.tick(), 1000);
+    // Escape closes the side panel and gives the focus back to its button
+    this.onKey = (event) => {
+      if (event.key !== "Escape" || !this.panel) return;
+      const button = this.buttons[this.panel];
+      this.togglePanel(this.panel);
+      button.focus();
+    };
+    this.main.addEventListener("keydown", this.onKey);
     this.update();
     this.tick();
     focusHeading(main);
@@ -65,6 +73,7 @@ class Room {
 
   stop() {
     clearInterval(this.timer);
+    this.main.removeEventListener("keydown", this.onKey);
     this.stopLang();
     for (const [type, fn] of this.listeners) this.session.removeEventListener(type, fn);
     for (const audio of this.audios.values()) audio.srcObject = null;
@@ -503,7 +512,7 @@ class Room {
         "div",
         { class: "panel-head" },
         h("h2", { tabindex: "-1", t: title }),
-        h("button", { type: "button", class: "secondary small", t: "room.close", onclick: () => this.togglePanel(this.panel) }),
+        h("button", { type: "button", class: "secondary small", id: "panel-close", t: "room.close", onclick: () => this.togglePanel(this.panel) }),
       ),
       h("div", { class: "panel-body" }, this[`${this.panel}Panel`]()),
     );

@@ -39,7 +39,15 @@ async def test_staff_deny_remove_and_end_for_all(
 
     await admit(staff, "佐藤 一郎")
     await expect(heir1.locator(".room")).to_be_visible()
-    await open_panel(staff, "btn-people")
+    # keyboard: open the people panel with Enter, close it with Escape
+    await staff.locator("#btn-people").focus()
+    await staff.keyboard.press("Enter")
+    await expect(staff.locator("#people-list")).to_be_visible()
+    await staff.get_by_role("button", name="閉じる").focus()
+    await staff.keyboard.press("Escape")
+    await expect(staff.locator("#side-panel")).to_be_hidden()
+    await expect(staff.locator("#btn-people")).to_be_focused()
+    await staff.keyboard.press("Enter")
     await staff.get_by_role("button", name="退出させる: 佐藤 一郎").click()
     await expect(heir1.locator("#ended-reason")).to_have_text(
         "職員の操作により、相談から退出しました。"
