@@ -137,6 +137,7 @@ class SfuMedia:
         self.router = Router(config, router_id=f"consultation-{live.consultation_id}")
         self.peers: dict[str, Peer] = {}
         self.sources: dict[str, str] = {}  # producer id -> mic / camera / screen
+        self._closing: dict[str, asyncio.Future[None]] = {}  # member id -> transport closing
         self.router.producer_added.connect(self._producer_added)
         self.router.producer_closed.connect(self._producer_closed)
         self.router.active_speaker.dominant_speaker_changed.connect(self._dominant)
@@ -167,8 +168,16 @@ class SfuMedia:
 
     async def gone(self, member: Member) -> None:
         peer = self.peers.pop(member.id, None)
-        if peer is not None:
-            await peer.transport.close()
+        if peer is None:
+            return
+        # a reconnecting member's next offer waits for this close (one transport per peer id)
+        closing = asyncio.ensure_future(peer.transport.close())
+        self._closing[member.id] = closing
+        try:
+            await asyncio.shield(closing)
+        finally:
+            if self._closing.get(member.id) is closing:
+                del self._closing[member.id]
 
     async def offer(
         self, member: Member, sdp: str, sources: dict[str, str], reply: Callable[[str], None]
@@ -231,8 +240,11 @@ class SfuMedia:
         peer = self.peers.get(member.id)
         if peer is not None and not peer.transport.closed:
             return peer
+        closing = self._closing.get(member.id)
+        if closing is not None:  # the dropped connection's transport is still closing
+            await asyncio.shield(closing)
         old = self.router.transports.get(member.id)
-        if old is not None:  # the dropped connection's transport is still closing
+        if old is not None:
             await old.close()
         try:
             transport = await self.router.create_transport(member.id)

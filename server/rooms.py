@@ -149,6 +149,8 @@ class LiveRoom:
         old = self.links.get(member.id)
         if old is not None and old is not link:
             old.close(CLOSE_CODES["replaced"])
+            # the old connection's media goes with it; the new one offers afresh
+            self.spawn(self.media.gone(member))
         self.links[member.id] = link
         member.send = link.send
 

@@ -437,3 +437,26 @@ async def test_glare_a_client_offer_crossing_a_server_offer_is_refused_and_retri
     again = await slow.reoffer({mic: "mic"})
     assert again["type"] == "answer"
     await until(lambda: slow.received(guests[1].me["id"]) > 5, 20, "media after the glare")
+
+
+@pytest.mark.timeout(60)
+async def test_a_replacing_connection_gets_media_at_once(server: Client, party: Party) -> None:
+    public_id, (heir,) = await seed(server.app, "bereavement", [("heir", "鈴木")])
+    staff = await party.staff(public_id, "staff")
+    first = await party.guest(credentials(heir))
+    await admit_all(staff, [first])
+    staff_peer = await party.media(staff, {"mic": ToneTrack()})
+    await party.media(first, {"mic": ToneTrack()})
+    heir_id = first.me["id"]
+    await until(lambda: staff_peer.received(heir_id) > 5, 20, "the heir's audio")
+
+    # the same heir opens the link on another device: no lobby, the first connection goes
+    second = await SignalingClient.connect(party.url)
+    party.clients.append(second)
+    joined = await second.join(**credentials(heir))
+    assert joined["you"]["id"] == heir_id
+    new_peer = await party.media(second, {"mic": ToneTrack()})  # while the old one closes
+    assert await first.closed() == 4001
+    before = staff_peer.received(heir_id)
+    await until(lambda: new_peer.received(staff.me["id"]) > 5, 10, "staff audio on the new one")
+    await until(lambda: staff_peer.received(heir_id) > before + 10, 10, "the heir's new audio")
