@@ -221,3 +221,26 @@ class MediaChecks:
         """Raise the first failure, if any."""
         if self.error is not None:
             raise self.error
+
+
+OUTBOUND = """async () => {
+  const pc = window.madoguchi && window.madoguchi.pc;
+  if (!pc) return {};
+  const out = {};
+  (await pc.getStats()).forEach(s => {
+    if (s.type === 'outbound-rtp') out[s.kind] = (out[s.kind] || 0) + (s.packetsSent || 0);
+  });
+  return out;
+}"""
+
+
+async def wait_publishing(page: Page, kind: str) -> None:
+    """Wait until the page's `kind` track sends packets to the SFU (its offer was answered)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    first = (await page.evaluate(OUTBOUND)).get(kind, 0)
+    while loop.time() < deadline:
+        await asyncio.sleep(0.5)
+        if (await page.evaluate(OUTBOUND)).get(kind, 0) > first + 10:
+            return
+    raise AssertionError(f"the page sends no {kind} to the SFU")

@@ -14,6 +14,7 @@ from tests.browser.helpers import (
     join_by_link,
     join_by_passcode,
     staff_enters,
+    wait_publishing,
     wait_remote_videos,
 )
 
@@ -67,6 +68,9 @@ async def test_heirs_pass_the_lobby_and_everyone_sees_everyone(
     await expect(heir2.locator("#btn-leave")).to_have_text("退室する")
     if not HAVE_MEDIA:
         pytest.skip("server/media.py (the SFU glue) is not in this build: no media to check")
+    for page in (staff, heir1, heir2):
+        # each page's offer was answered by the SFU and its camera flows there
+        await wait_publishing(page, "video")
     for page in (staff, heir1, heir2):
         await wait_remote_videos(page, 2)
         stats = await inbound(page)
