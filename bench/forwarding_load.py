@@ -305,6 +305,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "loss_ratio": round(lost / max(1, received + lost), 5),
         "decrypt_errors": sum(s.decrypt_errors for s in light),
         "rcvbuf_errors": rcvbuf,
+        "sfu_send_drops": window["send_drops"],
+        "publisher_pps_at_sfu": round(window["publisher_received"] / window["wall_s"]),
+        "publisher_lost_at_sfu": window["publisher_lost"],
         "decoded_fps_min": round(min(frames) / window["wall_s"], 1),
         "rss_mb": round(window["rss_mb"], 1),
         "rss_mb_per_subscriber": round(

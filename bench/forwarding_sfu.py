@@ -66,6 +66,16 @@ class BenchSfu:
         self.recorder = PacketRecorder()
         self.window: dict[str, float] = {}
 
+    def counters(self) -> dict[str, int]:
+        transports = list(self.router.transports.values())
+        producers = list(self.router.producers.values())
+        return {
+            "forwarded": self.forwarded(),
+            "send_drops": sum(t.sink.dropped for t in transports),
+            "publisher_received": sum(p._stats.packets_received for p in producers),
+            "publisher_lost": sum(p._stats.packets_lost for p in producers),
+        }
+
     def forwarded(self) -> int:
         return sum(
             c.packets_sent for t in self.router.transports.values() for c in t.consumers.values()
@@ -101,7 +111,7 @@ class BenchSfu:
 
     async def op_measure_start(self, request: dict[str, Any]) -> dict[str, Any]:
         self.window = {"cpu": time.process_time(), "wall": time.monotonic()}
-        self.window["forwarded"] = self.forwarded()
+        self.window.update(self.counters())
         self.recorder.packets = []
         self.recorder.recording = True
         return {}
@@ -109,9 +119,10 @@ class BenchSfu:
     async def op_measure_stop(self, request: dict[str, Any]) -> dict[str, Any]:
         cpu = time.process_time() - self.window["cpu"]
         wall = time.monotonic() - self.window["wall"]
-        forwarded = self.forwarded() - int(self.window["forwarded"])
+        now = self.counters()
+        deltas = {k: v - int(self.window[k]) for k, v in now.items()}
         self.recorder.recording = False
-        return {"cpu_s": cpu, "wall_s": wall, "forwarded": forwarded, "rss_mb": rss_mb()}
+        return {"cpu_s": cpu, "wall_s": wall, "rss_mb": rss_mb(), **deltas}
 
     async def op_floor(self, request: dict[str, Any]) -> dict[str, Any]:
         packets = self.recorder.packets

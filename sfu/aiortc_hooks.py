@@ -325,6 +325,7 @@ class RtpSink:
         "_session",
         "_srtp",
         "_view",
+        "dropped",
     )
 
     def __init__(self) -> None:
@@ -333,6 +334,7 @@ class RtpSink:
         self._pair: Any = None
         self._session: Any = None
         self._len_p = srtp_ffi.new("int *")
+        self.dropped = 0  # packets refused by a full socket buffer or a failed send
 
     def bind(self, dtls: Any) -> None:
         self._dtls = dtls
@@ -384,6 +386,7 @@ class RtpSink:
         try:
             self._sendto(view[: len_p[0]], self._addr)
         except OSError:  # full socket buffer, or a peer that vanished
+            self.dropped += 1
             return False
         return True
 

@@ -18,6 +18,7 @@ from aiortc import (
 from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_hooks as hooks
+from . import header_extensions
 from .consumer import Consumer
 from .errors import (
     ClosedError,
@@ -68,6 +69,8 @@ class Transport:
         self._pending: list[Consumer] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._connect_timer: asyncio.TimerHandle | None = None
+        # header-extension ids of this BUNDLE session, by URI (the client's, once it offered)
+        self._extension_ids: dict[str, int] = {}
 
     @property
     def connection_state(self) -> str:
@@ -88,6 +91,7 @@ class Transport:
             description = self._parse(sdp)
             self._check_offer(description)
             self._learn_receive_codecs(description)
+            self._extension_ids.update(header_extensions.ids_in(sdp))
             await self._set_remote(sdp, "offer")
             hooks.answer_as_dtls_server(self._pc, description)
             added = self._sync_producers(description)
@@ -109,7 +113,9 @@ class Transport:
                     consumer.attach(self._add_consumer_transceiver(consumer))
             self._pending = []
             offer = await self._pc.createOffer()
-            await self._set_local(offer)
+            # aiortc writes its own extension ids; the client's must win (see the module)
+            sdp, self._extension_ids = header_extensions.remap(offer.sdp, self._extension_ids)
+            await self._set_local(RTCSessionDescription(sdp=sdp, type="offer"))
             for consumer in self.consumers.values():
                 if consumer.transceiver is not None:
                     consumer.mid = consumer.transceiver.mid
@@ -344,6 +350,7 @@ class Transport:
     def stats(self) -> dict[str, Any]:
         return {
             "connection_state": self.connection_state,
+            "send_drops": self.sink.dropped,
             "producers": {p.id: p.stats() for p in self.producers.values()},
             "consumers": {c.id: c.stats() for c in self.consumers.values()},
         }
