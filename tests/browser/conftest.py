@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
 ]
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
 PHONE = {"width": 375, "height": 740}
+TABLET = {"width": 768, "height": 1024}
 DESKTOP = {"width": 1280, "height": 800}
 # a loaded 2-core machine: keep the fake camera small (the page asks for 640x480)
 SMALL_CAMERA = """

@@ -244,3 +244,9 @@ async def wait_publishing(page: Page, kind: str) -> None:
         if (await page.evaluate(OUTBOUND)).get(kind, 0) > first + 10:
             return
     raise AssertionError(f"the page sends no {kind} to the SFU")
+
+
+async def assert_fits_width(page: Page, width: int) -> None:
+    """Nothing makes the page scroll sideways (reflow at phone width)."""
+    scroll = await page.evaluate("() => document.documentElement.scrollWidth")
+    assert scroll <= width, f"the page is {scroll} px wide at a {width} px viewport"

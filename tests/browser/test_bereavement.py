@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, LiveServer, NewPage, screenshot
+from tests.browser.conftest import DESKTOP, PHONE, TABLET, LiveServer, NewPage, screenshot
 from tests.browser.helpers import (
     HAVE_MEDIA,
     admit,
     assert_accessible,
+    assert_fits_width,
     inbound,
     join_by_link,
     join_by_passcode,
@@ -37,6 +38,7 @@ async def test_heirs_pass_the_lobby_and_everyone_sees_everyone(
     await expect(heir1.locator("#lobby-title")).to_have_text("山田 太郎様 おくやみ相談")
     await expect(heir1.locator("#checklist")).to_contain_text("死亡診断書")
     await screenshot(heir1, "lobby-phone")
+    await assert_fits_width(heir1, PHONE["width"])
 
     await admit(staff, "山田 花子")
     await expect(heir1.locator(".room")).to_be_visible()
@@ -55,6 +57,11 @@ async def test_heirs_pass_the_lobby_and_everyone_sees_everyone(
     await screenshot(heir1, "room-phone")
     await assert_accessible(staff, "room with the moderation panel")
     await assert_accessible(heir1, "room on a phone")
+    await assert_fits_width(heir1, PHONE["width"])
+    await heir2.set_viewport_size(TABLET)
+    await screenshot(heir2, "room-tablet")
+    await assert_fits_width(heir2, TABLET["width"])
+    await heir2.set_viewport_size(DESKTOP)
     await heir2.get_by_role("button", name="チャット").click()
     await heir2.get_by_label("メッセージ").fill("戸籍謄本は2通あります。")
     await heir2.get_by_role("button", name="送信する").click()
