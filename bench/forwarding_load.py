@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import struct
+import sys
 import time
 from typing import Any
 
@@ -29,6 +30,7 @@ from bench.forwarding_media import ReplayTrack, load_clips
 from sfu import SfuConfig
 from sfu import aiortc_hooks as hooks
 
+FULL_SUBSCRIBERS = 2
 CLIENT_CONFIG = SfuConfig(udp_port_min=50000, udp_port_max=65000)
 CACHE_DIR = os.path.join(os.path.expanduser("~"), ".cache", "madoguchi-bench")
 
@@ -241,6 +243,17 @@ async def floor_sinks(count: int) -> tuple[list[Any], list[int]]:
     return transports, received
 
 
+async def start_full_subscribers(args: argparse.Namespace) -> Any:
+    """Two decoding subscribers in their own process, on the generator's core."""
+    command = [sys.executable, "-m", "bench.forwarding_full", "--socket", args.socket]
+    command += ["--count", str(FULL_SUBSCRIBERS)]
+    if args.cpu is not None:
+        command += ["--cpu", str(args.cpu)]
+    return await asyncio.create_subprocess_exec(
+        *command, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+    )
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     reader, writer = await asyncio.open_unix_connection(args.socket, limit=1 << 22)
     control = Control(reader, writer)
@@ -249,39 +262,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.sleep(1.0)
     rss_before = (await control.call("rss"))["rss_mb"]
 
-    full = [FullSubscriber(control, f"full{i}") for i in range(2)]
+    full = await start_full_subscribers(args)
     light = [LightSubscriber(control, f"light{i}") for i in range(args.subscribers)]
     joined = time.monotonic()
     for i in range(0, len(light), 10):  # join in batches, as a hearing fills up
         await asyncio.gather(*(s.join() for s in light[i : i + 10]))
         await asyncio.sleep(0.05)  # let consent checks and handshakes run
-    for subscriber in full:
-        await subscriber.join()
     await wait_until(lambda: all(s.tapped for s in light), 60, "light subscribers' DTLS")
     join_seconds = time.monotonic() - joined
-    await wait_until(lambda: all(s.frames > 0 for s in full), 20, "decoded frames")
+    await asyncio.wait_for(full.stdout.readline(), 60)  # "ready": both decode frames
     await asyncio.sleep(args.warmup)
 
     for subscriber in light:
         subscriber.counter.reset()
-    frames0 = [s.frames for s in full]
+    full.stdin.write(b"start\n")
     rcvbuf0 = rcvbuf_errors()
     await control.call("measure_start")
     await asyncio.sleep(args.seconds)
     window = await control.call("measure_stop")
     states = [s.pc.connectionState for s in light]
-    frames = [s.frames - f for s, f in zip(full, frames0, strict=True)]
+    full.stdin.write(b"stop\n")
+    frames = json.loads(await full.stdout.readline())["frames"]
     rcvbuf = rcvbuf_errors() - rcvbuf0
     totals = [s.counter.totals() for s in light]
     received = sum(t[0] for t in totals)
     lost = sum(t[1] for t in totals)
 
     # the floor runs alone: every peer is gone, the SFU process only protects and sends
-    for subscriber in [*light, *full]:
+    full.stdin.write(b"quit\n")
+    await full.wait()
+    for subscriber in light:
         await subscriber.close()
     await publisher.close()
     await control.call("close_router")
-    sinks, floor_received = await floor_sinks(args.subscribers + len(full))
+    sinks, floor_received = await floor_sinks(args.subscribers + FULL_SUBSCRIBERS)
     addresses = [t.get_extra_info("sockname") for t in sinks]
     floor = await control.call("floor", addresses=addresses)
     for transport in sinks:
@@ -293,7 +307,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     floor_us = floor["cpu_s"] * 1e6 / max(1, floor["sent"])
     return {
         "subscribers": args.subscribers,
-        "full_subscribers": len(full),
+        "full_subscribers": FULL_SUBSCRIBERS,
         "seconds": round(window["wall_s"], 2),
         "sfu_cpu_cores": round(window["cpu_s"] / window["wall_s"], 3),
         "forwarded_pps": round(window["forwarded"] / window["wall_s"]),
@@ -311,7 +325,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "decoded_fps_min": round(min(frames) / window["wall_s"], 1),
         "rss_mb": round(window["rss_mb"], 1),
         "rss_mb_per_subscriber": round(
-            (window["rss_mb"] - rss_before) / (args.subscribers + len(full)), 3
+            (window["rss_mb"] - rss_before) / (args.subscribers + FULL_SUBSCRIBERS), 3
         ),
         "floor_packets_received": floor_received[0],
         "load_average_1min": round(os.getloadavg()[0], 2),
