@@ -168,7 +168,8 @@ function startSession(main, credentials, stream, onJoinError, options) {
   });
   session.addEventListener("ended", (event) => {
     if (room) room.stop();
-    renderEnded(main, event.detail.reason, options.againHref);
+    // "join again" goes back where this person came in (their link, the ID form, the console)
+    renderEnded(main, event.detail.reason, options.againHref || location.pathname);
   });
   session.start();
   window.madoguchi = session; // for the end-to-end tests and for support staff's console

@@ -1,5 +1,6 @@
 // The consultation room: tiles (gallery / active speaker), the hearing view (speaker + queue),
 // controls, people, chat, and the moderation panel for staff. It draws a Session's state.
+import { loadChoice } from "./devices.js";
 import { announce, focusHeading, h, replace, setText } from "./dom.js";
 import { errorMessage } from "./errors.js";
 import { formatClock, formatCountdown, label, onLangChange, t } from "./i18n.js";
@@ -27,7 +28,10 @@ export function renderEnded(main, reason, againHref) {
       h(
         "div",
         { class: "button-row", style: null },
-        againHref ? h("a", { class: "button", href: againHref, t: "end.again" }) : null,
+        // after removal, refusal or the end there is no way back in
+        againHref && !["removed", "denied", "ended"].includes(reason)
+          ? h("a", { class: "button", href: againHref, t: "end.again" })
+          : null,
         h("a", { class: "button secondary", href: "/", t: "end.home" }),
       ),
     ),
@@ -396,6 +400,9 @@ class Room {
       }
       if (audio.srcObject !== media.mic) {
         audio.srcObject = media.mic;
+        // the speaker chosen in the device check, where the browser lets us choose
+        const speakerId = loadChoice().speakerId;
+        if (speakerId && audio.setSinkId) audio.setSinkId(speakerId).catch(() => {});
         audio.play().catch(() => {
           this.playBlocked.hidden = false;
         });

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import WebSocketRoute, expect
 
 from server.rooms import ROOMS
 from tests.browser.conftest import DESKTOP, PHONE, LiveServer, NewPage, screenshot
@@ -57,16 +57,25 @@ async def test_a_lost_connection_shows_reconnecting_and_recovers_by_itself(
     await join_by_link(lawyer, live_server, lawyer_invite["join"]["link"])
     await expect(lawyer.locator("#btn-people")).to_contain_text("(2)")
 
-    # the network drops under the lawyer: the server's end of the socket goes away at once
+    # the network goes down under the lawyer: new connections fail until it comes back
+    network = {"up": False}
+
+    async def route(ws: WebSocketRoute) -> None:
+        if network["up"]:
+            ws.connect_to_server()
+        else:
+            await ws.close(code=1011, reason="network down")
+
+    await lawyer.route_web_socket("**/ws", route)
     member = await lawyer.evaluate("() => window.madoguchi.you.id")
-    await lawyer.context.set_offline(True)  # the first retries fail too
     cut_connection(live_server, member)
     await expect(lawyer.locator("#reconnecting")).to_have_text(
         "接続が切れました。再接続しています…"
     )
+    await expect(lawyer.locator("#reconnecting")).to_be_visible()
     await expect(staff.locator("#tiles")).to_contain_text("接続が切れています")
     await screenshot(lawyer, "reconnecting-desktop")
-    await lawyer.context.set_offline(False)
+    network["up"] = True
     await expect(lawyer.locator("#reconnecting")).to_have_text("再接続しました。", timeout=20_000)
     await expect(lawyer.locator("#reconnecting")).to_be_hidden()
     # still in the same room, seen as connected again
