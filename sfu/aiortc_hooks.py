@@ -26,7 +26,11 @@ from aiortc import rtcpeerconnection as aiortc_pc
 from aiortc import rtp as aiortc_rtp
 from aiortc import sdp as aiortc_sdp
 from aiortc.codecs import CODECS
-from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecCapability,
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+)
 from pylibsrtp import _binding as srtp_binding
 
 from .config import SfuConfig
@@ -281,6 +285,21 @@ def codec_capabilities(codec: RTCRtpCodecParameters, rtx: bool) -> list[RTCRtpCo
             )
         )
     return caps
+
+
+def renumber_header_extensions(pc: RTCPeerConnection, ids: dict[str, int]) -> None:
+    """Give every transceiver's header extensions the session's ids, by URI.
+
+    `createOffer` resets `_headerExtensions` of *every* transceiver to aiortc's fixed ids, and
+    a receiver or sender started before the answer arrives (aiortc's `__connect` runs as soon as
+    DTLS is up) would register those with the DTLS transport for good: the browser's audio
+    level (id 1) would then be read as mid, its abs-send-time (id 2) as audio level.
+    """
+    for transceiver in pc.getTransceivers():
+        transceiver._headerExtensions = [
+            RTCRtpHeaderExtensionParameters(id=ids.get(ext.uri, ext.id), uri=ext.uri)
+            for ext in transceiver._headerExtensions
+        ]
 
 
 # --- transports ---------------------------------------------------------------------------

@@ -115,6 +115,7 @@ class Transport:
             offer = await self._pc.createOffer()
             # aiortc writes its own extension ids; the client's must win (see the module)
             sdp, self._extension_ids = header_extensions.remap(offer.sdp, self._extension_ids)
+            hooks.renumber_header_extensions(self._pc, self._extension_ids)
             await self._set_local(RTCSessionDescription(sdp=sdp, type="offer"))
             for consumer in self.consumers.values():
                 if consumer.transceiver is not None:

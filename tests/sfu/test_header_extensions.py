@@ -88,6 +88,10 @@ async def test_a_late_offer_from_the_sfu_uses_the_ids_of_the_clients_offer() -> 
     used, client = ids_in(sfu_offer), ids_in(viewer.localDescription.sdp)
     assert client == {LEVEL: 1, MID: 4}
     assert used == {**client, ABS_SEND_TIME: 3}  # aiortc's own id, free in this session
+    # and what aiortc registers when a receiver or sender starts: the same ids
+    for transceiver in transport._pc.getTransceivers():
+        for ext in transceiver._headerExtensions:
+            assert ext.id == used[ext.uri], (transceiver.mid, ext)
     await viewer.setRemoteDescription(RTCSessionDescription(sdp=sfu_offer, type="offer"))
     await set_local(viewer, await viewer.createAnswer())
     await transport.handle_answer(viewer.localDescription.sdp)
