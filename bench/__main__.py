@@ -82,7 +82,7 @@ async def sweep(
             for system in order:
                 record = await run_point(system, n, rep, where, opts)
                 runs.append(record)
-                say(report.one_line(record))
+                say(report.one_line(record), record)
         for system in active if stop else []:
             why = collapsed(
                 [r for r in runs if r["system"] == system.name and r["subscribers"] == n], n
@@ -136,7 +136,7 @@ async def meetings(
                 extra=["--rooms", str(k), "--parties", str(PARTIES)],
             )
             rec["rooms"] = k
-            say("meetings " + report.one_line(rec))
+            say("meetings " + report.one_line(rec), rec)
             recs.append(rec)
         runs += recs
         ok = [r for r in recs if r["status"] == "ok" and r.get("loss") is not None]
@@ -168,7 +168,17 @@ async def meetings(
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    say = lambda text: print(text, flush=True)  # noqa: E731
+    partial = args.out.with_suffix(".partial.json")
+    kept: list[dict[str, Any]] = []
+
+    def say(text: str, record: dict[str, Any] | None = None) -> None:
+        print(text, flush=True)
+        if record is not None:
+            # an interrupted run keeps what it measured
+            kept.append(record)
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps({"meta": results["meta"], "runs": kept}, indent=1))
+
     opts = Options(
         warmup=args.warmup,
         duration=args.duration,

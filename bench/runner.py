@@ -185,7 +185,7 @@ async def run_point(
         deadline = (
             time.monotonic()
             + 2 * opts.connect_timeout
-            + subscribers * 0.5
+            + subscribers * 2.0
             + opts.warmup
             + opts.duration
             + 60
