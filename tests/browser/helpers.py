@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
-import pytest
 from playwright.async_api import Page, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
@@ -101,34 +100,9 @@ FRAMES_DECODED = """async () => {
 }"""
 
 
-# media failures that are known bugs of the SFU side, not of the client: the test is then
-# marked xfail with the reason, and passes by itself once the SFU is fixed
-KNOWN_SFU_BUGS = {
-    "RTP extension ID reassignment": "the SFU's offers reuse header-extension ids of the "
-    "browser's offer for other extensions (Chromium refuses them)",
-}
-
-
-async def xfail_on_known_sfu_bug(page: Page) -> None:
-    """If a negotiation of any page of the test failed on a known SFU bug, mark it xfail."""
-    browser = page.context.browser
-    pages = [p for c in browser.contexts for p in c.pages] if browser else [page]
-    for other in pages:
-        error = await other.evaluate(
-            "() => window.madoguchi ? window.madoguchi.negotiationErrors.join(' | ') : ''"
-        )
-        for needle, reason in KNOWN_SFU_BUGS.items():
-            if error and needle in error:
-                pytest.xfail(f"known SFU bug: {reason}: {error}")
-
-
 async def wait_until(page: Page, predicate: str, arg: Any = None) -> None:
-    """Wait for a condition in the page; a known SFU bug makes the test xfail instead."""
-    try:
-        await page.wait_for_function(predicate, arg=arg, timeout=30_000)
-    except PlaywrightTimeout:
-        await xfail_on_known_sfu_bug(page)
-        raise
+    """Wait (up to 30 s) for a condition in the page."""
+    await page.wait_for_function(predicate, arg=arg, timeout=30_000)
 
 
 async def wait_remote_videos(page: Page, count: int) -> None:
@@ -173,7 +147,6 @@ async def wait_packets_flow(page: Page, participant_name: str, kind: str) -> int
         now = await packets_from(page, participant_name, kind)
         if now > first + 10:
             return now
-    await xfail_on_known_sfu_bug(page)
     raise AssertionError(f"no {kind} packets from {participant_name} (stayed at {first})")
 
 
@@ -199,7 +172,7 @@ async def assert_accessible(page: Page, screen: str) -> None:
 
 class MediaChecks:
     """Media checks that do not stop the rest of a test: the first failure is raised at the end
-    (so the room logic is still checked while the SFU has a known bug)."""
+    (so a media failure does not hide what the room logic does)."""
 
     def __init__(self) -> None:
         self.error: BaseException | None = None
@@ -212,7 +185,7 @@ class MediaChecks:
             return False
         try:
             await check
-        except (AssertionError, PlaywrightTimeout, pytest.xfail.Exception) as exc:
+        except (AssertionError, PlaywrightTimeout) as exc:
             self.error = exc
             return False
         return True
