@@ -193,9 +193,9 @@ async def invite(
     template: Template,
     settings: Settings,
     mailer: Mailer | None = None,
-) -> dict[str, str]:
+) -> IssuedSecrets:
     """Issue the participant's link, ID and passcode (mailed if they have an email address)."""
-    issued = await create_invitation(
+    return await create_invitation(
         session,
         participant,
         consultation,
@@ -204,7 +204,6 @@ async def invite(
         mailer=mailer,
         reminders=settings.reminders,
     )
-    return secrets_json(issued)
 
 
 def secrets_json(issued: IssuedSecrets) -> dict[str, str]:

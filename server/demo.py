@@ -52,7 +52,7 @@ async def create_demo(app: web.Application) -> list[str]:
         for role, fields in people:
             p = await svc.add_participant(session, c, grief, role, **fields)
             join = await svc.invite(session, p, c, grief, settings, mailer)
-            lines.append(f"  {p.display_name} ({role}): {join['link']}")
+            lines.append(f"  {p.display_name} ({role}): {join.link}")
 
         hearing = templates["public_hearing"]
         h = await svc.create_consultation(
@@ -63,14 +63,14 @@ async def create_demo(app: web.Application) -> list[str]:
             session, h, hearing, "chair", name="議長 鈴木", display_name="議長 鈴木"
         )
         join = await svc.invite(session, chair, h, hearing, settings, mailer)
-        lines.append(f"  {chair.display_name} (chair): {join['link']}")
+        lines.append(f"  {chair.display_name} (chair): {join.link}")
         resident = await svc.add_participant(
             session, h, hearing, "resident", name="田中 太郎", email="taro@example.org"
         )
         join = await svc.invite(session, resident, h, hearing, settings, mailer)
         lines.append(
             f"  {resident.display_name} (resident, anonymous): {settings.base_url}/join  "
-            f"ID {join['join_id']}  passcode {join['passcode']}"
+            f"ID {join.join_id}  passcode {join.passcode}"
         )
     lines.append(f"\nMail outbox: {settings.base_url}/outbox")
     return lines

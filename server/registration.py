@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from server import consultations as svc
 from server.db.models import Consultation, Registration, utcnow
 from server.errors import ApiError, bad_request
-from server.invitations import IssuedSecrets, create_invitation, format_when_en, format_when_ja
+from server.invitations import IssuedSecrets, format_when_en, format_when_ja
 from server.mail import Mailer
 from server.settings import Settings
 from server.templates import Role, Template
@@ -142,16 +142,7 @@ async def confirm(
     participant = await svc.add_participant(
         session, consultation, template, role.name, name=registration.name, email=registration.email
     )
-    issued = await create_invitation(
-        session,
-        participant,
-        consultation,
-        template,
-        settings,
-        mailer=mailer,
-        now=now,
-        reminders=settings.reminders,
-    )
+    issued = await svc.invite(session, participant, consultation, template, settings, mailer)
     registration.confirmed_at = now
     registration.participant_id = participant.id
     await svc.log_event(session, consultation, "registered", participant.id, {"role": role.name})

@@ -263,12 +263,12 @@ async def add_participant(request: web.Request) -> web.Response:
             email=email,
             display_name=display_name,
         )
-        secrets_ = await svc.invite(
+        issued = await svc.invite(
             session, participant, consultation, template, settings, request.app[MAILER]
         )
         await session.refresh(participant, ["identity", "invitation"])
         result = participant_json(participant, template)
-    result["join"] = secrets_
+    result["join"] = svc.secrets_json(issued)
     return web.json_response(result, status=201)
 
 

@@ -1,6 +1,6 @@
 """Shared fixtures of the test suite."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from server.app import create_app
 from server.settings import Settings, load_settings
 from server.staff import add_staff
 from server.state import DB
+from tests.smtpserver import SmtpServer
 
 pytest_plugins = ["tests.postgres"]
 
@@ -19,6 +20,15 @@ REPO = Path(__file__).resolve().parent.parent
 STAFF_PASSWORD = "correct horse battery"
 
 AiohttpClient = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A running SMTP server (aiosmtpd) on 127.0.0.1."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

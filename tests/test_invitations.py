@@ -7,7 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -91,15 +91,6 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
     engine = make_engine(url)
     yield make_sessionmaker(engine)
     await engine.dispose()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    """A running SMTP server on 127.0.0.1."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def make_settings(smtp_port: int = 2525) -> Settings:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +18,6 @@ from tests.conftest import REPO, STAFF_PASSWORD, AiohttpClient
 from tests.smtpserver import SmtpServer, wait_until
 
 Client = TestClient[Any, Any]
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def logged_in(client: Client) -> Client:

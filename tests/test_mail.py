@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -42,15 +42,6 @@ async def sessions(tmp_path: Path) -> AsyncIterator[async_sessionmaker[AsyncSess
     engine = make_engine(url)
     yield make_sessionmaker(engine)
     await engine.dispose()
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    """A running SMTP server on 127.0.0.1."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 def smtp_settings(port: int) -> Settings:
