@@ -185,7 +185,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         connect_timeout=args.connect_timeout,
         pin=not args.no_pin,
     )
-    points = [int(v) for v in args.subscribers.split(",")]
+    points = [int(v) for v in args.subscribers.split(",") if v.strip()]
     wanted = set(args.systems.split(","))
     results: dict[str, Any] = {"meta": report.machine_meta(args), "skipped": {}, "runs": []}
     netns_reason = Netns.available()
@@ -228,7 +228,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             if madoguchi is None:
                 scenarios["meetings"] = scenarios["join"] = {"skipped": "Madoguchi not run"}
             else:
-                rooms = [int(v) for v in args.rooms.split(",")]
+                rooms = [int(v) for v in args.rooms.split(",") if v.strip()]
                 scenarios["meetings"] = await meetings(
                     madoguchi, rooms, args.reps, where, opts, say
                 )

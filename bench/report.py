@@ -21,6 +21,7 @@ METRICS = [
     "server_us_per_packet",
     "packets_per_core_second",
     "loss",
+    "loss_net",
     "min_fps",
     "server_rss_mb",
     "rss_mb_per_subscriber",
@@ -110,6 +111,11 @@ def one_line(r: dict[str, Any]) -> str:
 def _value(r: dict[str, Any], key: str) -> float | None:
     if key == "min_fps":
         return min(r["full_fps"]) if r.get("full_fps") else None
+    if key == "loss_net":
+        # sequence gaps minus what the generator's own sockets dropped: the server's share
+        exp = r.get("packets_expected") or 0
+        lost = exp - (r.get("packets_received") or 0) - (r.get("generator_udp_drops") or 0)
+        return max(0, lost) / exp if exp else None
     if key == "viewers_per_core":
         cores = r.get("server_cores")
         return r["subscribers"] / cores if cores else None
@@ -239,12 +245,36 @@ def render_section(results: dict[str, Any], png: str | None) -> str:
     return render(results, png)
 
 
+def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from several invocations (e.g. the sweep, then the scenarios on their own)."""
+    out: dict[str, Any] = {
+        "meta": dict(parts[0]["meta"]),
+        "runs": [],
+        "skipped": {},
+        "stopped": {},
+        "scenarios": {},
+    }
+    for part in parts:
+        out["runs"] += part.get("runs", [])
+        for key in ("skipped", "stopped", "scenarios"):
+            out[key].update(part.get(key) or {})
+        out["meta"].setdefault("versions", {}).update(part["meta"].get("versions", {}))
+    out["meta"]["finished_at"] = parts[-1]["meta"].get("finished_at")
+    if len(parts) > 1:
+        out["meta"]["command"] = " ; ".join(p["meta"].get("command", "") for p in parts)
+    return out
+
+
 def main() -> None:
-    """`python -m bench.report results.json`: rewrite the docs section from saved results."""
+    """`python -m bench.report results.json [more.json ...]`: rewrite the docs section."""
     import json
 
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "bench/results/side-by-side.json"
-    write_docs(json.loads(path.read_text()), ROOT / "docs")
+    paths = [Path(a) for a in sys.argv[1:]] or [ROOT / "bench/results/side-by-side.json"]
+    parts = [json.loads(p.read_text()) for p in paths]
+    results = merge(parts)
+    if len(paths) > 1:
+        (ROOT / "bench/results/side-by-side.json").write_text(json.dumps(results, indent=1))
+    write_docs(results, ROOT / "docs")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 from typing import Any
 
 LABELS = {"madoguchi": "Madoguchi", "janus": "Janus VideoRoom", "relay": "aiortc MediaRelay"}
@@ -29,9 +30,9 @@ def _per_system(summary: dict[str, Any]) -> list[str]:
             f"#### {LABELS.get(system, system)}",
             "",
             "| subscribers | runs ok | server CPU µs / forwarded packet | forwarded packets/s "
-            "per core | server cores | loss % | decoded fps (full subs, min) | RSS MB | "
+            "per core | server cores | loss % | loss % net of generator drops | decoded fps (full subs, min) | RSS MB | "
             "RSS MB / subscriber | delay p50 / p99 ms | generator drops |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for n, c in sorted(points.items(), key=lambda kv: int(kv[0])):
             runs = f"{c['ok']}" + (
@@ -40,7 +41,8 @@ def _per_system(summary: dict[str, Any]) -> list[str]:
             out.append(
                 f"| {n} | {runs} | {_m(c, 'server_us_per_packet')} | "
                 f"{_m(c, 'packets_per_core_second', 1, 0)} | {_m(c, 'server_cores', 1, 3)} | "
-                f"{_m(c, 'loss', 100, 3)} | {_m(c, 'min_fps')} | {_m(c, 'server_rss_mb', 1, 0)} | "
+                f"{_m(c, 'loss', 100, 3)} | {_m(c, 'loss_net', 100, 3, spread=False)} | "
+                f"{_m(c, 'min_fps')} | {_m(c, 'server_rss_mb', 1, 0)} | "
                 f"{_m(c, 'rss_mb_per_subscriber', 1, 3, spread=False)} | "
                 f"{_m(c, 'delay_ms_p50', 1, 2, False)} / {_m(c, 'delay_ms_p99', 1, 2, False)} | "
                 f"{_m(c, 'generator_udp_drops', 1, 0, False)} |"
@@ -177,6 +179,16 @@ def _delay_lines(results: dict[str, Any]) -> list[str]:
     ]
 
 
+NOTES = Path(__file__).resolve().parent / "results" / "side-by-side-notes.md"
+
+
+def _notes() -> list[str]:
+    """What a person concluded from this run (bench/results/side-by-side-notes.md), if any."""
+    if not NOTES.exists():
+        return []
+    return ["### Findings of this run", "", NOTES.read_text().strip(), ""]
+
+
 def _conditions(results: dict[str, Any]) -> list[str]:
     other = [
         r["other_load_cores"] for r in results["runs"] if r.get("other_load_cores") is not None
@@ -285,6 +297,7 @@ def render(results: dict[str, Any], png: str | None) -> str:
         f"{meta['duration_s']} s measured per run.",
         "",
         *_conditions(results),
+        *_notes(),
         "### Method",
         "",
         "- Publisher: aiortc replaying a pre-encoded clip (VP8 640x480@30, ≈ 930 kbps, keyframe "
