@@ -30,7 +30,8 @@ def _per_system(summary: dict[str, Any]) -> list[str]:
             f"#### {LABELS.get(system, system)}",
             "",
             "| subscribers | runs ok | server CPU µs / forwarded packet | forwarded packets/s "
-            "per core | server cores | loss % | loss % net of generator drops | decoded fps (full subs, min) | RSS MB | "
+            "per core | server cores | loss % | loss % net of generator drops | "
+            "decoded fps (full subs, min) | RSS MB | "
             "RSS MB / subscriber | delay p50 / p99 ms | generator drops |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
