@@ -59,15 +59,24 @@ def _sink(sock: socket.socket, address: Any) -> hooks.RtpSink:
     return sink
 
 
-def _timed(step: Callable[[int], None], drain: Callable[[], None]) -> float:
-    # the median round: this machine is shared, and a preempted round says nothing
-    rounds = []
+def _interleaved(
+    steps: dict[str, Callable[[int], None]], drain: Callable[[], None]
+) -> dict[str, float]:
+    """CPU µs per copy of each step, rounds interleaved so that all see the same neighbours.
+
+    The median round of each: on a shared machine a preempted or cache-cold round says nothing.
+    """
+    rounds: dict[str, list[float]] = {name: [] for name in steps}
     for i in range(ROUNDS):
-        start = time.perf_counter()
-        step(i)
-        rounds.append(time.perf_counter() - start)
-        drain()
-    return statistics.median(rounds) * 1e6 / DESTINATIONS
+        for name, step in steps.items():
+            start = time.process_time()
+            step(i)
+            rounds[name].append(time.process_time() - start)
+            drain()
+    return {
+        name: round(statistics.median(times) * 1e6 / DESTINATIONS, 2)
+        for name, times in rounds.items()
+    }
 
 
 def main() -> None:
@@ -129,16 +138,22 @@ def main() -> None:
         for consumer in consumers:
             consumer.forward(view)
 
-    result = {
-        "destinations": DESTINATIONS,
-        "floor_protect_sendto_us": round(_timed(floor, drain), 2),
-        "sink_send_packet_us": round(_timed(in_place, drain), 2),
-        "consumer_forward_us": round(_timed(forward, drain), 2),
+    def protect(i: int) -> None:
+        for session in sessions:
+            session.protect(packet)
+
+    def send(i: int) -> None:
+        for address in addresses:
+            sender.sendto(packet, address)
+
+    steps = {
+        "floor_protect_sendto_us": floor,
+        "sink_send_packet_us": in_place,
+        "consumer_forward_us": forward,
+        "pylibsrtp_protect_us": protect,
+        "sendto_us": send,
     }
-    protect_only = _timed(lambda i: [s.protect(packet) for s in sessions], lambda: None)
-    sendto_only = _timed(lambda i: [sender.sendto(packet, a) for a in addresses], drain)
-    result["pylibsrtp_protect_us"] = round(protect_only, 2)
-    result["sendto_us"] = round(sendto_only, 2)
+    result: dict[str, Any] = {"destinations": DESTINATIONS, **_interleaved(steps, drain)}
     print(json.dumps(result))
 
 
