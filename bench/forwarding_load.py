@@ -60,28 +60,22 @@ class Control:
 
 
 class SeqCounter:
-    """Packets and sequence gaps per SSRC, over a window."""
+    """Packets and sequence gaps per SSRC, over a window.
+
+    Each stream is [window start, highest, packets in window], in extended sequence numbers; a
+    late packet from before the window (a retransmission) is not counted either way.
+    """
 
     def __init__(self) -> None:
-        self.streams: dict[int, list[int]] = {}  # ssrc -> [first, highest (extended), count]
-
-    def add(self, ssrc: int, seq: int) -> None:
-        stream = self.streams.get(ssrc)
-        if stream is None:
-            self.streams[ssrc] = [seq, seq, 1]
-            return
-        highest = stream[1]
-        delta = (seq - highest) & 0xFFFF
-        if delta < 0x8000:
-            stream[1] = highest + delta
-        stream[2] += 1
+        self.streams: dict[int, list[int]] = {}
 
     def reset(self) -> None:
-        self.streams.clear()
+        for stream in self.streams.values():
+            stream[0], stream[2] = stream[1] + 1, 0
 
     def totals(self) -> tuple[int, int]:
         received = sum(s[2] for s in self.streams.values())
-        expected = sum(s[1] - s[0] + 1 for s in self.streams.values())
+        expected = sum(max(0, s[1] - s[0] + 1) for s in self.streams.values())
         return received, max(0, expected - received)
 
 
@@ -145,9 +139,11 @@ class LightSubscriber:
                 streams[ssrc] = [seq, seq, 1]
                 return
             delta = (seq - stream[1]) & 0xFFFF
-            if delta < 0x8000:
-                stream[1] += delta
-            stream[2] += 1
+            ext = stream[1] + (delta - 0x10000 if delta >= 0x8000 else delta)
+            if ext > stream[1]:
+                stream[1] = ext
+            if ext >= stream[0]:
+                stream[2] += 1
 
         return received
 
