@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from server.app import create_app
 from server.settings import Settings
@@ -41,6 +41,8 @@ CHROMIUM_ARGS = [
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
 ]
 HAVE_CHROMIUM = Path(CHROMIUM).exists()
+# a loaded 2-core machine answers slowly: wait longer than Playwright's 5 s for the page
+expect.set_options(timeout=15_000)
 PHONE = {"width": 375, "height": 740}
 TABLET = {"width": 768, "height": 1024}
 DESKTOP = {"width": 1280, "height": 800}
