@@ -39,6 +39,20 @@ async def test_staff_deny_remove_and_end_for_all(
 
     await admit(staff, "佐藤 一郎")
     await expect(heir1.locator(".room")).to_be_visible()
+    # mute, then ask to unmute: the heir decides
+    await open_panel(staff, "btn-people")
+    await staff.get_by_role("button", name="マイクを止める: 佐藤 一郎").click()
+    await expect(heir1.locator("#room-notice")).to_have_text("職員がマイクをオフにしました。")
+    await expect(heir1.locator("#btn-mic")).to_have_attribute("aria-pressed", "false")
+    await expect(staff.locator("#people-list")).to_contain_text("職員がミュート")
+    await staff.get_by_role("button", name="マイクを戻すよう依頼: 佐藤 一郎").click()
+    notice = heir1.locator("#room-notice")
+    await expect(notice).to_contain_text("マイクをオンにするよう求めています")
+    await heir1.get_by_role("button", name="マイクをオンにする").click()
+    await expect(heir1.locator("#btn-mic")).to_have_attribute("aria-pressed", "true")
+    await expect(staff.locator("#people-list")).not_to_contain_text("職員がミュート")
+    await staff.locator("#btn-people").click()
+
     # keyboard: open the people panel with Enter, close it with Escape
     await staff.locator("#btn-people").focus()
     await staff.keyboard.press("Enter")
