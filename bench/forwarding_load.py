@@ -27,6 +27,7 @@ from aiortc import (
 from pylibsrtp._binding import ffi, lib
 
 from bench.forwarding_media import ReplayTrack, load_clips
+from bench.forwarding_udp import own_udp_drops
 from sfu import SfuConfig
 from sfu import aiortc_hooks as hooks
 
@@ -239,10 +240,9 @@ async def floor_sinks(count: int) -> tuple[list[Any], list[int]]:
     return transports, received
 
 
-async def start_full_subscribers(args: argparse.Namespace) -> Any:
-    """Two decoding subscribers in their own process, on the generator's core."""
-    command = [sys.executable, "-m", "bench.forwarding_full", "--socket", args.socket]
-    command += ["--count", str(FULL_SUBSCRIBERS)]
+async def start_helper(args: argparse.Namespace, module: str, *extra: str) -> Any:
+    """A helper process (publisher, decoding subscribers) on the generator's core."""
+    command = [sys.executable, "-m", module, "--socket", args.socket, *extra]
     if args.cpu is not None:
         command += ["--cpu", str(args.cpu)]
     return await asyncio.create_subprocess_exec(
@@ -253,12 +253,12 @@ async def start_full_subscribers(args: argparse.Namespace) -> Any:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     reader, writer = await asyncio.open_unix_connection(args.socket, limit=1 << 22)
     control = Control(reader, writer)
-    publisher = await publish(control)
-    await wait_until(lambda: publisher.connectionState == "connected", 20, "the publisher")
+    publisher = await start_helper(args, "bench.forwarding_publisher")
+    await asyncio.wait_for(publisher.stdout.readline(), 60)  # "ready": connected
     await asyncio.sleep(1.0)
     rss_before = (await control.call("rss"))["rss_mb"]
 
-    full = await start_full_subscribers(args)
+    full = await start_helper(args, "bench.forwarding_full", "--count", str(FULL_SUBSCRIBERS))
     light = [LightSubscriber(control, f"light{i}") for i in range(args.subscribers)]
     joined = time.monotonic()
     for i in range(0, len(light), 10):  # join in batches, as a hearing fills up
@@ -273,6 +273,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         subscriber.counter.reset()
     full.stdin.write(b"start\n")
     rcvbuf0 = rcvbuf_errors()
+    drops0 = own_udp_drops()
     await control.call("measure_start")
     await asyncio.sleep(args.seconds)
     window = await control.call("measure_stop")
@@ -280,6 +281,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     full.stdin.write(b"stop\n")
     frames = json.loads(await full.stdout.readline())["frames"]
     rcvbuf = rcvbuf_errors() - rcvbuf0
+    generator_drops = own_udp_drops() - drops0
     totals = [s.counter.totals() for s in light]
     received = sum(t[0] for t in totals)
     lost = sum(t[1] for t in totals)
@@ -289,7 +291,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await full.wait()
     for subscriber in light:
         await subscriber.close()
-    await publisher.close()
+    publisher.stdin.write(b"quit\n")
+    await publisher.wait()
     await control.call("close_router")
     sinks, floor_received = await floor_sinks(args.subscribers + FULL_SUBSCRIBERS)
     addresses = [t.get_extra_info("sockname") for t in sinks]
@@ -316,6 +319,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "decrypt_errors": sum(s.decrypt_errors for s in light),
         "rcvbuf_errors": rcvbuf,
         "sfu_send_drops": window["send_drops"],
+        "sfu_socket_drops": window["socket_drops"],
+        "light_socket_drops": generator_drops,
         "publisher_pps_at_sfu": round(window["publisher_received"] / window["wall_s"]),
         "publisher_lost_at_sfu": window["publisher_lost"],
         "decoded_fps_min": round(min(frames) / window["wall_s"], 1),

@@ -19,6 +19,7 @@ from typing import Any
 import aioice.ice
 import pylibsrtp
 
+from bench.forwarding_udp import own_udp_drops
 from sfu import Router, SfuConfig
 
 
@@ -74,6 +75,7 @@ class BenchSfu:
             "send_drops": sum(t.sink.dropped for t in transports),
             "publisher_received": sum(p._stats.packets_received for p in producers),
             "publisher_lost": sum(p._stats.packets_lost for p in producers),
+            "socket_drops": own_udp_drops(),
         }
 
     def forwarded(self) -> int:
