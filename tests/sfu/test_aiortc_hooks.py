@@ -8,7 +8,7 @@ import pytest
 from aiortc import RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 
-from sfu import SfuConfig
+from sfu import Router, SfuConfig
 from sfu import aiortc_hooks as hooks
 
 from .peers import Publisher, Subscriber, SyntheticVideoTrack, client_pc, wait_for
@@ -100,8 +100,6 @@ async def test_announced_address_replaces_the_bound_one_in_the_candidate() -> No
 
 
 async def test_forwarding_path_bypasses_aiortc_decoders_and_encoders() -> None:
-    from sfu import Router
-
     router = Router()
     publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
     try:
