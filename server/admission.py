@@ -18,6 +18,7 @@ from server.auth import StaffSession
 from server.consultations import add_participant
 from server.db.models import Consultation, Invitation, Participant
 from server.errors import ApiError
+from server.permissions import Permission
 from server.room import RoomError
 from server.templates import Role, Template
 
@@ -120,6 +121,19 @@ async def by_staff(
         raise RoomError(code, error.message) from None
     await session.commit()
     return participant
+
+
+def check_not_too_early(
+    consultation: Consultation, role: Role, early_minutes: int, now: dt.datetime
+) -> None:
+    """Refuse a participant who comes earlier than the room opens; hosts may come any time."""
+    opens_at = consultation.starts_at - dt.timedelta(minutes=early_minutes)
+    if now < opens_at and Permission.admit not in role.permissions:
+        raise RoomError(
+            "too_early",
+            "the consultation has not opened yet",
+            opens_at=int(opens_at.timestamp() * 1000),
+        )
 
 
 def join_allowed(role: Role, via: str) -> bool:

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     tls_key: Path | None = None
 
     # security
+    # how long before the start participants may enter (hosts with `admit` may come any time)
+    early_join_minutes: int = Field(30, ge=0, le=24 * 60)
     session_max_age: int = Field(8 * 3600, ge=60)
     login_attempts_per_minute: int = Field(10, ge=1)
     secure_cookies: bool = False

@@ -351,6 +351,7 @@ async def _join(conn: Connection, body: dict[str, Any], ref: Any) -> None:
         return
     db = conn.request.app[DB]
     templates = conn.request.app[TEMPLATES]
+    settings = conn.request.app[SETTINGS]
     now = dt.datetime.now(dt.UTC)
     async with db() as session:
         if via == "link":
@@ -371,6 +372,7 @@ async def _join(conn: Connection, body: dict[str, Any], ref: Any) -> None:
             raise RoomError("join_method_not_allowed", "your role cannot join this way")
         if consultation.state in ("ended", "cancelled"):
             raise RoomError("consultation_closed", f"the consultation is {consultation.state}")
+        admission.check_not_too_early(consultation, role, settings.early_join_minutes, now)
         newcomer = _new_member(participant, role, body, template.anonymity)
         if consultation.state == "scheduled":
             consultation.state = "live"

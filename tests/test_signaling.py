@@ -142,6 +142,26 @@ async def test_expired_invitation_is_refused(server: Client, clients: Clients) -
     await client.expect_error({"type": "join", **credentials(heir, "link")}, "expired")
 
 
+async def test_participants_wait_until_the_room_opens_but_hosts_may_come_early(
+    server: Client, clients: Clients
+) -> None:
+    public_id, (staff, heir) = await seed(
+        server.app, "bereavement", [("staff", "職員 佐藤"), ("heir", "鈴木")]
+    )
+    starts = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
+    async with server.app[DB].begin() as session:
+        consultation = await session.scalar(
+            select(Consultation).where(Consultation.public_id == public_id)
+        )
+        assert consultation is not None
+        consultation.starts_at = starts
+    client = await clients.anonymous()
+    refused = await client.expect_error({"type": "join", **credentials(heir)}, "too_early")
+    assert refused["opens_at"] == int((starts - dt.timedelta(minutes=30)).timestamp() * 1000)
+    host = await clients.anonymous()
+    await host.join(**credentials(staff, "link"))
+
+
 async def test_five_wrong_passcodes_lock_the_invitation_out(
     server: Client, clients: Clients
 ) -> None:
