@@ -126,6 +126,7 @@ async def join_rooms(
             [
                 Subscriber(
                     full=k == 0 and i < args.full,
+                    decode_videos=1,
                     publish=clip,
                     probe=probe if k == 0 and i == args.full else None,
                 )

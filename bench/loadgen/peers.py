@@ -31,6 +31,7 @@ from aiortc.mediastreams import MediaStreamError
 from .media import Clip, LiveVideoTrack, ReplayTrack
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+VIDEO_SIZE_HINT = 400  # bytes: Opus packets here are ~200, VP8 ones ~1,100
 _SEQ_SSRC = struct.Struct("!2xH4xI")
 
 
@@ -154,8 +155,18 @@ def window(
     return received, max(expected, received), gaps
 
 
-def hook_counter(pc: RTCPeerConnection, counter: RtpCounter, *, light: bool) -> None:
-    """Count every RTP packet of `pc` after unprotect; a light peer stops there."""
+def hook_counter(
+    pc: RTCPeerConnection, counter: RtpCounter, *, light: bool, decode_videos: int | None = None
+) -> None:
+    """Count every RTP packet of `pc` after unprotect; a light peer stops there.
+
+    A full peer hands packets on to aiortc's receivers (which decode), but at most
+    `decode_videos` video streams: in a meeting a full party would otherwise decode five
+    640x480 streams and starve the generator. A stream counts as video once a packet of it is
+    larger than any Opus packet; until then its packets are only counted.
+    """
+    decoded: set[int] = set()
+    skipped: set[int] = set()
     for transceiver in pc.getTransceivers():
         dtls: Any = transceiver.receiver.transport
         if dtls is None or getattr(dtls, "_bench_hooked", False):
@@ -171,6 +182,12 @@ def hook_counter(pc: RTCPeerConnection, counter: RtpCounter, *, light: bool) -> 
 
             async def handle(data: bytes, arrival_time_ms: int, _original: Any = original) -> None:
                 counter.count(data)
+                if decode_videos is not None:
+                    ssrc = _SEQ_SSRC.unpack_from(data)[1]
+                    if len(data) >= VIDEO_SIZE_HINT and ssrc not in decoded | skipped:
+                        (decoded if len(decoded) < decode_videos else skipped).add(ssrc)
+                    if ssrc in skipped:
+                        return
                 await _original(data, arrival_time_ms=arrival_time_ms)
 
         dtls._handle_rtp_data = handle
@@ -198,7 +215,12 @@ class Subscriber:
     """One receiving peer: answers the server's offers, counts packets, maybe decodes."""
 
     def __init__(
-        self, *, full: bool, probe: LatencyProbe | None = None, publish: Clip | None = None
+        self,
+        *,
+        full: bool,
+        probe: LatencyProbe | None = None,
+        publish: Clip | None = None,
+        decode_videos: int | None = None,
     ) -> None:
         self.full = full
         self.pc = new_pc()
@@ -209,7 +231,8 @@ class Subscriber:
             self.pc.addTrack(ReplayTrack("audio", publish.audio, start * 5 // 3))
             self.pc.addTrack(ReplayTrack("video", publish.video, start))
         self.counter = RtpCounter(probe=probe)
-        self.frames: list[float] = []  # decode times of video frames (full only)
+        self.frames: dict[str, list[float]] = {}  # track id -> decode times (full only)
+        self.decode_videos = decode_videos
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -228,21 +251,21 @@ class Subscriber:
 
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        hook_counter(self.pc, self.counter, light=not self.full)
+        hook_counter(self.pc, self.counter, light=not self.full, decode_videos=self.decode_videos)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        hook_counter(self.pc, self.counter, light=not self.full)
+        hook_counter(self.pc, self.counter, light=not self.full, decode_videos=self.decode_videos)
         return self.pc.localDescription.sdp
 
     async def accept_answer(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
-        hook_counter(self.pc, self.counter, light=not self.full)
+        hook_counter(self.pc, self.counter, light=not self.full, decode_videos=self.decode_videos)
 
     async def offer(self) -> str:
         if not self.pc.getTransceivers():
             # a receive-only client still offers first: one recvonly m-line
             self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        hook_counter(self.pc, self.counter, light=not self.full)
+        hook_counter(self.pc, self.counter, light=not self.full, decode_videos=self.decode_videos)
         return self.pc.localDescription.sdp
 
     def mids(self) -> dict[str, str]:
@@ -258,12 +281,17 @@ class Subscriber:
             while True:
                 await track.recv()
                 if track.kind == "video":
-                    self.frames.append(time.monotonic())
+                    self.frames.setdefault(track.id, []).append(time.monotonic())
         except MediaStreamError:
             return
 
     def fps(self, start: float, end: float) -> float:
-        return sum(1 for t in self.frames if start <= t < end) / (end - start)
+        """Decoded frames per second of the slowest video track that decoded anything."""
+        rates = [
+            sum(1 for t in times if start <= t < end) / (end - start)
+            for times in self.frames.values()
+        ]
+        return min(rates) if rates else 0.0
 
     async def close(self) -> None:
         for task in self._tasks:
