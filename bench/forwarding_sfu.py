@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import logging
 import os
@@ -66,6 +67,7 @@ class BenchSfu:
         self.router = Router(SfuConfig(), router_id="bench")
         self.recorder = PacketRecorder()
         self.window: dict[str, float] = {}
+        self.profile: cProfile.Profile | None = None
 
     def counters(self) -> dict[str, int]:
         transports = list(self.router.transports.values())
@@ -116,6 +118,9 @@ class BenchSfu:
         self.window.update(self.counters())
         self.recorder.packets = []
         self.recorder.recording = True
+        if os.environ.get("SFU_PROFILE"):  # where the window's CPU goes (slows it down)
+            self.profile = cProfile.Profile()
+            self.profile.enable()
         return {}
 
     async def op_measure_stop(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +129,10 @@ class BenchSfu:
         now = self.counters()
         deltas = {k: v - int(self.window[k]) for k, v in now.items()}
         self.recorder.recording = False
+        if self.profile is not None:
+            self.profile.disable()
+            self.profile.dump_stats(os.environ["SFU_PROFILE"])
+            self.profile = None
         return {"cpu_s": cpu, "wall_s": wall, "rss_mb": rss_mb(), **deltas}
 
     async def op_floor(self, request: dict[str, Any]) -> dict[str, Any]:
