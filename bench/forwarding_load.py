@@ -320,6 +320,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "rcvbuf_errors": rcvbuf,
         "sfu_send_drops": window["send_drops"],
         "sfu_socket_drops": window["socket_drops"],
+        "sfu_publisher_socket_drops": window["publisher_socket_drops"],
         "light_socket_drops": generator_drops,
         "publisher_pps_at_sfu": round(window["publisher_received"] / window["wall_s"]),
         "publisher_lost_at_sfu": window["publisher_lost"],

@@ -20,7 +20,7 @@ from typing import Any
 import aioice.ice
 import pylibsrtp
 
-from bench.forwarding_udp import own_udp_drops
+from bench.forwarding_udp import drops_by_port, own_udp_drops
 from sfu import Router, SfuConfig
 
 
@@ -78,7 +78,16 @@ class BenchSfu:
             "publisher_received": sum(p._stats.packets_received for p in producers),
             "publisher_lost": sum(p._stats.packets_lost for p in producers),
             "socket_drops": own_udp_drops(),
+            "publisher_socket_drops": self.publisher_socket_drops(),
         }
+
+    def publisher_socket_drops(self) -> int:
+        transport = self.router.transports.get("publisher")
+        pair = transport.sink._connection._nominated.get(1) if transport else None
+        if pair is None:
+            return 0
+        port = pair.protocol.transport.get_extra_info("sockname")[1]
+        return drops_by_port().get(port, 0)
 
     def forwarded(self) -> int:
         return sum(

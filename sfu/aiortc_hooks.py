@@ -442,7 +442,8 @@ def _bind_udp(address: str, port_min: int, port_max: int) -> socket.socket:
             sock.close()
             continue
         sock.setblocking(False)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        # room for a keyframe burst while the loop is busy forwarding (capped by rmem_max)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         return sock
     raise OSError(f"no free UDP port on {address} in {port_min}-{port_max}")
 
