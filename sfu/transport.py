@@ -144,10 +144,14 @@ class Transport:
             return
         try:
             parsed = candidate_from_sdp(candidate.removeprefix("candidate:"))
-        except (ValueError, IndexError) as exc:
+        except (ValueError, IndexError, AssertionError) as exc:  # aiortc checks with assert
             raise NegotiationError(f"bad ICE candidate {candidate!r}") from exc
         parsed.sdpMid = sdp_mid
-        await self._pc.addIceCandidate(parsed)
+        try:
+            await self._pc.addIceCandidate(parsed)
+        except (ValueError, TypeError, AssertionError) as exc:
+            # aiortc and aioice check some fields only with assert
+            raise NegotiationError(f"bad ICE candidate {candidate!r}: {exc}") from exc
 
     def set_receive_codecs(self, mime_types: list[str]) -> None:
         """The codecs the client can receive, e.g. from RTCRtpReceiver.getCapabilities()."""
@@ -224,6 +228,8 @@ class Transport:
         if self.closed:
             return
         self.closed = True
+        # the peer id is free at once: a reconnecting participant may get a new transport
+        self.router.on_transport_closed(self)
         for consumer in list(self.consumers.values()):
             await consumer.close()
         for producer in list(self.producers.values()):
@@ -235,7 +241,6 @@ class Transport:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        self.router.on_transport_closed(self)
         self.closed_signal.emit(self)
         for signal in (self.producer_added, self.negotiation_needed, self.closed_signal):
             signal.clear()
