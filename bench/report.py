@@ -160,7 +160,15 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "madoguchi_over_janus_viewers_per_core": {},
         "relay_over_madoguchi_cores_per_subscriber": {},
     }
+
+    def held(system: str, n: int) -> bool:
+        loss = med(system, n, "loss")
+        return loss is not None and loss < LOSS_LIMIT
+
     for n in sorted({n for pts in table.values() for n in pts}):
+        # compare only where both systems held: a system that forwards nothing costs nothing
+        if not all(held(s, n) for s in ("madoguchi", "janus", "relay") if n in table.get(s, {})):
+            continue
         a, b = med("madoguchi", n, "server_us_per_packet"), med("janus", n, "server_us_per_packet")
         if a and b:
             ratios["madoguchi_over_janus_us_per_packet"][n] = a / b
