@@ -264,8 +264,16 @@ def merge(parts: list[dict[str, Any]]) -> dict[str, Any]:
     }
     for part in parts:
         out["runs"] += part.get("runs", [])
-        for key in ("skipped", "stopped", "scenarios"):
+        for key in ("skipped", "stopped"):
             out[key].update(part.get(key) or {})
+        for name, scenario in (part.get("scenarios") or {}).items():
+            # a scenario that a later invocation skipped keeps the earlier result
+            if not scenario.get("skipped") and (
+                scenario.get("rows") != [] or name not in out["scenarios"]
+            ):
+                out["scenarios"][name] = scenario
+            elif name not in out["scenarios"]:
+                out["scenarios"][name] = scenario
         out["meta"].setdefault("versions", {}).update(part["meta"].get("versions", {}))
     out["meta"]["finished_at"] = parts[-1]["meta"].get("finished_at")
     if len(parts) > 1:
