@@ -433,6 +433,10 @@ async def verify_passcode(
         return _failed()
     invitation, participant = row
     usable = _usable(invitation, participant.consultation, now)
+    # end the read transaction first: on SQLite a read upgraded to a write fails at once with
+    # "database is locked" when another writer committed meanwhile (many joins at once), while
+    # a transaction that starts by writing waits for its turn (busy_timeout)
+    await session.commit()
     # the attempt is counted before the hash is checked, so parallel guesses cannot
     # slip past the limit while the first ones are being verified
     counted = usable and await _count_attempt(session, invitation.id, now)
