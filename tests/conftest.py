@@ -50,13 +50,33 @@ async def client(app: web.Application, aiohttp_client: AiohttpClient) -> TestCli
     return await aiohttp_client(app)
 
 
-@pytest.fixture
-async def staff_client(client: TestClient[Any, Any]) -> TestClient[Any, Any]:
-    """A client logged in as staff `clerk`; its CSRF token is sent with every request."""
+async def logged_in(client: TestClient[Any, Any]) -> TestClient[Any, Any]:
+    """Log `client` in as staff `clerk`; its CSRF token is sent with every request after."""
     async with client.app[DB].begin() as session:
         await add_staff(session, "clerk", "市民課 佐藤", STAFF_PASSWORD)
     response = await client.post("/api/login", json={"login": "clerk", "password": STAFF_PASSWORD})
     assert response.status == 200, await response.text()
-    token = (await response.json())["csrf_token"]
-    client.session.headers["X-CSRF-Token"] = token
+    client.session.headers["X-CSRF-Token"] = (await response.json())["csrf_token"]
     return client
+
+
+@pytest.fixture
+async def staff_client(client: TestClient[Any, Any]) -> TestClient[Any, Any]:
+    """A client logged in as staff `clerk`."""
+    return await logged_in(client)
+
+
+@pytest.fixture
+async def smtp_client(
+    tmp_path: Path, smtp: SmtpServer, aiohttp_client: AiohttpClient
+) -> TestClient[Any, Any]:
+    """A started app that mails through the test SMTP server, logged in as staff `clerk`."""
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        templates_dir=REPO / "consult_templates",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        smtp_security="none",
+        mail_from="madoguchi@city.example",
+    )
+    return await logged_in(await aiohttp_client(create_app(settings)))

@@ -4,36 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from server.app import create_app
-from server.settings import load_settings
-from tests.conftest import REPO, AiohttpClient
 from tests.signaling_client import SignalingClient
 from tests.smtpserver import SmtpServer, wait_until
-from tests.test_invite_rest import logged_in
 from tests.test_registration import text_of
 
 Client = TestClient[Any, Any]
 
 
 @pytest.fixture
-async def client(
-    tmp_path: Path, smtp: SmtpServer, aiohttp_client: AiohttpClient
-) -> AsyncIterator[Client]:
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        templates_dir=REPO / "consult_templates",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_security="none",
-    )
-    yield await logged_in(await aiohttp_client(create_app(settings)))
+def client(smtp_client: Client) -> Client:
+    """The app mailing through the test SMTP server, logged in as staff."""
+    return smtp_client
 
 
 async def test_the_link_and_the_id_with_passcode_in_the_mail_both_let_the_heir_in(

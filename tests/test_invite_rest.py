@@ -2,45 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 from icalendar import Calendar
 
 from server.app import create_app
-from server.settings import Settings, load_settings
-from server.staff import add_staff
-from server.state import DB
-from tests.conftest import REPO, STAFF_PASSWORD, AiohttpClient
+from server.settings import Settings
+from tests.conftest import AiohttpClient, logged_in
 from tests.smtpserver import SmtpServer, wait_until
 
 Client = TestClient[Any, Any]
-
-
-async def logged_in(client: Client) -> Client:
-    async with client.app[DB].begin() as session:
-        await add_staff(session, "clerk", "市民課 佐藤", STAFF_PASSWORD)
-    response = await client.post("/api/login", json={"login": "clerk", "password": STAFF_PASSWORD})
-    client.session.headers["X-CSRF-Token"] = (await response.json())["csrf_token"]
-    return client
-
-
-@pytest.fixture
-async def smtp_client(
-    tmp_path: Path, smtp: SmtpServer, aiohttp_client: AiohttpClient
-) -> AsyncIterator[Client]:
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        templates_dir=REPO / "consult_templates",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_security="none",
-        mail_from="madoguchi@city.example",
-    )
-    yield await logged_in(await aiohttp_client(create_app(settings)))
 
 
 async def new_heir(client: Client, email: str = "hanako@example.org") -> tuple[str, dict[str, Any]]:

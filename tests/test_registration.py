@@ -4,39 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from server.app import create_app
 from server.db.models import Participant
 from server.invitations import verify_passcode
-from server.settings import load_settings
 from server.state import DB
-from tests.conftest import REPO, AiohttpClient
 from tests.smtpserver import SmtpServer, wait_until
-from tests.test_invite_rest import logged_in
 
 Client = TestClient[Any, Any]
 
 
 @pytest.fixture
-async def client(
-    tmp_path: Path, smtp: SmtpServer, aiohttp_client: AiohttpClient
-) -> AsyncIterator[Client]:
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        templates_dir=REPO / "consult_templates",
-        smtp_host="127.0.0.1",
-        smtp_port=smtp.port,
-        smtp_security="none",
-    )
-    yield await logged_in(await aiohttp_client(create_app(settings)))
+def client(smtp_client: Client) -> Client:
+    """The app mailing through the test SMTP server, logged in as staff."""
+    return smtp_client
 
 
 async def hearing(client: Client, template: str = "public_hearing", **extra: Any) -> str:
