@@ -8,7 +8,6 @@ the ID for 15 minutes after 5 failures; every failure looks the same to the call
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -23,8 +22,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Select, case, delete, exists, literal, or_, select, update
+from sqlalchemy import Select, Update, case, delete, exists, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -38,6 +36,7 @@ from server.db.models import (
     UTCDateTime,
     utcnow,
 )
+from server.hashing import PASSCODES, hash_secret, verify_secret
 from server.mail import Attachment, Mailer, SenderHook
 from server.settings import Settings
 
@@ -156,16 +155,18 @@ async def create_invitation(
 ) -> IssuedSecrets:
     """Issue a link and an ID + passcode, queue the mail and the reminders; caller commits."""
     now = now or utcnow()
+    # hash before the first write: SQLite's write lock is not held while the hash waits its turn
+    token, passcode = _new_token(), _new_passcode()
+    passcode_hash = await _hash(hasher, passcode)
     if participant.id is None:
         await session.flush()
     if await _invitation_of(session, participant.id) is not None:
         raise InvitationError("the participant already has an invitation; resend it instead")
-    token, passcode = _new_token(), _new_passcode()
     invitation = Invitation(
         participant_id=participant.id,
         token_hash=_token_hash(token),
         join_id=await _new_join_id(session),
-        passcode_hash=await _hash(hasher, passcode),
+        passcode_hash=passcode_hash,
         expires_at=consultation.ends_at + EXPIRY_GRACE,
         failed_attempts=0,
         created_at=now,
@@ -370,8 +371,7 @@ def _token_hash(token: str) -> str:
 
 
 async def _hash(hasher: PasswordHasher | None, passcode: str) -> str:
-    # argon2 takes tens of milliseconds of CPU: off the event loop
-    return await asyncio.to_thread((hasher or PasswordHasher()).hash, passcode)
+    return await hash_secret(hasher or PASSCODES, passcode)
 
 
 async def _cancel_queued_mail(session: AsyncSession, participant_id: int) -> None:
@@ -423,34 +423,44 @@ async def verify_passcode(
     reason, whether the ID is unknown, locked, expired or the passcode wrong.
     """
     now = now or utcnow()
-    hasher = hasher or PasswordHasher()
+    hasher = hasher or PASSCODES
     join_id, passcode = _normalise(join_id), _normalise(passcode)
     row = None
     if join_id.isdigit() and len(join_id) <= MAX_INPUT_LENGTH:
         row = (await session.execute(_lookup().where(Invitation.join_id == join_id))).one_or_none()
     if row is None or len(passcode) > MAX_INPUT_LENGTH:
-        await asyncio.to_thread(hasher.hash, passcode[:MAX_INPUT_LENGTH])
+        await hash_secret(hasher, passcode[:MAX_INPUT_LENGTH])
         return _failed()
     invitation, participant = row
     usable = _usable(invitation, participant.consultation, now)
-    # end the read transaction first: on SQLite a read upgraded to a write fails at once with
-    # "database is locked" when another writer committed meanwhile (many joins at once), while
-    # a transaction that starts by writing waits for its turn (busy_timeout)
-    await session.commit()
     # the attempt is counted before the hash is checked, so parallel guesses cannot
     # slip past the limit while the first ones are being verified
-    counted = usable and await _count_attempt(session, invitation.id, now)
-    await session.commit()
-    right = await asyncio.to_thread(_matches, hasher, invitation.passcode_hash, passcode)
+    counted = usable and await _write_alone(session, _count_attempt(invitation.id, now)) == 1
+    right = await verify_secret(hasher, invitation.passcode_hash, passcode)
     if not (counted and right):
         return _failed()
-    await session.execute(
+    reset = (
         update(Invitation)
         .where(Invitation.id == invitation.id)
         .values(failed_attempts=0, locked_until=None)
     )
-    await session.commit()
+    await _write_alone(session, reset)
     return VerifyResult(ok=True, participant=participant)
+
+
+async def _write_alone(session: AsyncSession, statement: Update) -> int:
+    """Run one UPDATE as its own transaction, committed by the database as it runs.
+
+    Many joins at once each write here. Inside an ordinary transaction the write lock would be
+    held from the UPDATE until the COMMIT, i.e. across a trip through a busy event loop, and
+    SQLite's waiters are not served in order: some waited past busy_timeout and failed with
+    "database is locked". In autocommit the lock is held only while the statement runs.
+    """
+    await session.commit()  # ends the read transaction this session may have open
+    connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    result = await connection.execute(statement.execution_options(synchronize_session=False))
+    await session.commit()  # gives the connection back to the pool
+    return int(getattr(result, "rowcount", 0))
 
 
 def _lookup() -> Select[Invitation, Participant]:
@@ -470,12 +480,12 @@ def _usable(invitation: Invitation, consultation: Consultation, now: dt.datetime
     )
 
 
-async def _count_attempt(session: AsyncSession, invitation_id: int, now: dt.datetime) -> bool:
+def _count_attempt(invitation_id: int, now: dt.datetime) -> Update:
     # one conditional UPDATE: refused while locked; the MAX_FAILURES-th attempt sets the
     # lock and restarts the count (a right passcode then lifts the lock again)
     reaches_limit = Invitation.failed_attempts + 1 >= MAX_FAILURES
     lock_end = literal(now + LOCKOUT, UTCDateTime())
-    result = await session.execute(
+    return (
         update(Invitation)
         .where(
             Invitation.id == invitation_id,
@@ -485,17 +495,7 @@ async def _count_attempt(session: AsyncSession, invitation_id: int, now: dt.date
             failed_attempts=case((reaches_limit, 0), else_=Invitation.failed_attempts + 1),
             locked_until=case((reaches_limit, lock_end), else_=None),
         )
-        .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0)) == 1
-
-
-def _matches(hasher: PasswordHasher, stored: str, passcode: str) -> bool:
-    # argon2's verify compares in constant time
-    try:
-        return bool(hasher.verify(stored, passcode))
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def _normalise(typed: str) -> str:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Sequence
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.db.models import Staff
+from server.hashing import PASSWORDS, hash_secret, verify_secret
 
-_hasher = PasswordHasher()
 # a real hash to verify against when the login is unknown, so timing does not tell
-_DUMMY_HASH = _hasher.hash("madoguchi-dummy-password")
+_DUMMY_HASH = PASSWORDS.hash("madoguchi-dummy-password")
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 MIN_PASSWORD_LENGTH = 10
 
@@ -25,27 +22,15 @@ class StaffError(Exception):
     """A staff account operation was refused; the message says why."""
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of the password."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise StaffError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
-    return _hasher.hash(password)
-
-
-def _verify(hashed: str, password: str) -> bool:
-    try:
-        return _hasher.verify(hashed, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
 async def add_staff(session: AsyncSession, login: str, display_name: str, password: str) -> Staff:
     """Create a staff account; the login is lowercase letters, digits, '.', '_' or '-'."""
     if not LOGIN_RE.match(login):
         raise StaffError("login must be 2-64 lowercase letters, digits, '.', '_' or '-'")
     if not display_name.strip():
         raise StaffError("display name must not be empty")
-    password_hash = await asyncio.to_thread(hash_password, password)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise StaffError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = await hash_secret(PASSWORDS, password)
     staff = Staff(login=login, display_name=display_name.strip(), password_hash=password_hash)
     session.add(staff)
     try:
@@ -74,7 +59,7 @@ async def authenticate(session: AsyncSession, login: str, password: str) -> Staf
     """The enabled staff account with this login and password, or None."""
     staff = await session.scalar(select(Staff).where(Staff.login == login))
     hashed = staff.password_hash if staff is not None else _DUMMY_HASH
-    ok = await asyncio.to_thread(_verify, hashed, password)
+    ok = await verify_secret(PASSWORDS, hashed, password)
     if staff is None or not ok or staff.disabled:
         return None
     return staff

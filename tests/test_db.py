@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -272,3 +274,50 @@ async def test_deleting_a_consultation_deletes_its_participants_identities_and_i
         assert await _count(session, Event) == 1
         left = (await session.scalars(select(Identity))).one()
         assert left.email == "hanako3@example.jp"
+
+
+async def test_many_passcode_checks_at_once_on_a_busy_event_loop_all_succeed(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """A hearing's residents join together while the loop is busy forwarding media.
+
+    Each check writes twice (count the attempt, then clear it). Writes held open across trips
+    through a busy event loop made SQLite waiters time out with "database is locked".
+    """
+    from argon2 import PasswordHasher
+
+    from server.invitations import verify_passcode
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    residents = 40
+    async with sessions.begin() as session:
+        consultation = _consultation()
+        for n in range(1, residents + 1):
+            participant = _participant_with_everything(consultation, n)
+            assert participant.invitation is not None
+            participant.invitation.passcode_hash = cheap.hash(f"{n:06d}")
+        session.add(consultation)
+    busy = asyncio.Event()
+
+    async def hog() -> None:  # the forwarding path: the loop is rarely free for long
+        while not busy.is_set():
+            time.sleep(0.03)  # noqa: ASYNC251 - blocking on purpose: a busy loop
+            await asyncio.sleep(0)
+
+    async def check(n: int) -> bool:
+        async with sessions() as session:
+            result = await verify_passcode(
+                session, f"{n:08d}", f"{n:06d}", START - dt.timedelta(hours=1), hasher=cheap
+            )
+            return result.ok
+
+    hogging = asyncio.create_task(hog())
+    try:
+        results = await asyncio.gather(*(check(n) for n in range(1, residents + 1)))
+    finally:
+        busy.set()
+        await hogging
+    assert results == [True] * residents
+    async with sessions() as session:
+        counts = (await session.scalars(select(Invitation.failed_attempts))).all()
+    assert set(counts) == {0}
