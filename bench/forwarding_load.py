@@ -24,8 +24,8 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from pylibsrtp._binding import ffi, lib
 
+from bench import srtp_tap
 from bench.forwarding_media import ReplayTrack, load_clips
 from bench.forwarding_udp import own_udp_drops
 from sfu import SfuConfig
@@ -107,33 +107,18 @@ class LightSubscriber:
 
     def tap(self) -> bool:
         """Count RTP at the socket once DTLS is up; RTCP, STUN, DTLS go the usual way."""
-        if self.tapped:
-            return True
-        dtls = hooks.dtls_transport(self.pc)
-        if dtls is None or dtls._rx_srtp is None:
-            return False
-        for protocol in dtls.transport._connection._protocols:
-            protocol.datagram_received = self._counter(dtls._rx_srtp, protocol.datagram_received)
-        self.tapped = True
-        return True
+        if not self.tapped:
+            self.tapped = srtp_tap.tap(self.pc, self._count(), self._decrypt_error)
+        return self.tapped
 
-    def _counter(self, session: Any, original: Any) -> Any:
-        # decrypt in place in the session's buffer (as RtpSink protects), then count
-        srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
-        len_p = ffi.new("int *")
+    def _decrypt_error(self) -> None:
+        self.decrypt_errors += 1
+
+    def _count(self) -> srtp_tap.OnRtp:
         streams = self.counter.streams
         unpack = struct.Struct("!HII").unpack_from
 
-        def received(data: bytes, addr: Any) -> None:
-            if not (127 < data[0] < 192) or 191 < data[1] < 224:
-                original(data, addr)  # STUN, DTLS, RTCP
-                return
-            n = len(data)
-            buffer[0:n] = data
-            len_p[0] = n
-            if n > 1500 or lib.srtp_unprotect(srtp, cdata, len_p):
-                self.decrypt_errors += 1
-                return
+        def count(buffer: Any, length: int) -> None:
             seq, _, ssrc = unpack(buffer, 2)
             stream = streams.get(ssrc)
             if stream is None:
@@ -146,7 +131,7 @@ class LightSubscriber:
             if ext >= stream[0]:
                 stream[2] += 1
 
-        return received
+        return count
 
     async def close(self) -> None:
         await self.pc.close()

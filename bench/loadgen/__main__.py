@@ -268,6 +268,7 @@ async def measure(
         "loss": (expected - received) / expected if expected else None,
         "full_fps": [round(s.fps(start, end), 1) for s in subs if s.full],
         "generator_udp_drops": drops1 - drops0,
+        "generator_decrypt_errors": sum(s.counter.decrypt_errors for s in subs),
         "namespace_rcvbuf_errors": rcvbuf1 - rcvbuf0,
         "generator_cpu": round((cpu1 - cpu0) / seconds, 3),
         "delay_ms_p50": _ms(percentile(delays, 0.5)),

@@ -1,8 +1,10 @@
 """Client peers of the load generator: the replaying publisher, light and full subscribers.
 
-A light subscriber takes each packet right after SRTP unprotect (aiortc's
-`RTCDtlsTransport._handle_rtp_data`) and only counts it: SSRC, sequence number, gaps. Nothing
-is parsed further or decoded, so one process can stand for hundreds of viewers. A full
+A light subscriber takes each packet right after SRTP unprotect and only counts it: SSRC,
+sequence number, gaps. Until its DTLS is up that is at aiortc's
+`RTCDtlsTransport._handle_rtp_data`; from then on at the socket (bench/srtp_tap.py), skipping
+aiortc's receive path. Nothing is parsed further or decoded, so one process can stand for
+hundreds of viewers. A full
 subscriber counts the same way and also lets aiortc depacketise and decode, to prove the
 stream is a valid picture (decoded frames per second).
 """
@@ -27,6 +29,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
+
+from bench import srtp_tap
 
 from .media import Clip, LiveVideoTrack, ReplayTrack
 
@@ -118,8 +122,14 @@ class RtpCounter:
     streams: dict[int, StreamCount] = field(default_factory=dict)
     probe: LatencyProbe | None = None
 
+    decrypt_errors: int = 0
+
     def count(self, data: bytes) -> None:
-        seq, ssrc = _SEQ_SSRC.unpack_from(data)
+        self.count_in(data, len(data))
+
+    def count_in(self, buffer: Any, length: int) -> None:
+        """Count the decrypted packet buffer[:length]."""
+        seq, ssrc = _SEQ_SSRC.unpack_from(buffer)
         s = self.streams.get(ssrc)
         if s is None:
             self.streams[ssrc] = StreamCount(seq, seq, seq)
@@ -132,7 +142,10 @@ class RtpCounter:
                 s.ext_seq += delta
                 s.last_seq = seq
         if self.probe is not None:
-            self.probe.on_receive(data)
+            self.probe.on_receive(bytes(buffer[length - 12 : length]))
+
+    def decrypt_error(self) -> None:
+        self.decrypt_errors += 1
 
     def snapshot(self) -> dict[int, tuple[int, int, int]]:
         """ssrc -> (received, expected since the first packet, gaps)."""
@@ -231,6 +244,7 @@ class Subscriber:
             self.pc.addTrack(ReplayTrack("audio", publish.audio, start * 5 // 3))
             self.pc.addTrack(ReplayTrack("video", publish.video, start))
         self.counter = RtpCounter(probe=probe)
+        self.tapped = False
         self.frames: dict[str, list[float]] = {}  # track id -> decode times (full only)
         self.decode_videos = decode_videos
         self.connected = asyncio.Event()
@@ -240,6 +254,11 @@ class Subscriber:
         @self.pc.on("connectionstatechange")
         def on_state() -> None:
             if self.pc.connectionState == "connected":
+                if not self.full and not self.tapped:
+                    # from now on count at the socket, skipping aiortc's receive path
+                    self.tapped = srtp_tap.tap(
+                        self.pc, self.counter.count_in, self.counter.decrypt_error
+                    )
                 self.connected.set()
             elif self.pc.connectionState in ("failed", "closed"):
                 self.failed.set()
