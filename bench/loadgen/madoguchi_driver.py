@@ -109,8 +109,12 @@ class MadoguchiDriver:
     async def open(self) -> None:
         await wait_http(self.base + "/api/me", 30)
         # unsafe: keep cookies of a bare IP address host (127.0.0.2)
+        # limit=0: every viewer holds one WebSocket; aiohttp's default of 100 connections
+        # made the 100th viewer wait for a free one until its join timed out
         self.http = aiohttp.ClientSession(
-            cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=30)
+            connector=aiohttp.TCPConnector(limit=0),
+            cookie_jar=aiohttp.CookieJar(unsafe=True),
+            timeout=aiohttp.ClientTimeout(total=30),
         )
         login = await self._rest(
             "POST", "/api/login", {"login": STAFF_LOGIN, "password": STAFF_PASSWORD}
