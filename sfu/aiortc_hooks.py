@@ -19,6 +19,7 @@ from typing import Any
 import aioice
 import aioice.candidate
 import aioice.ice
+import aioice.stun
 import aiortc
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc import clock as aiortc_clock
@@ -495,3 +496,58 @@ def use_ice_addresses(pc: RTCPeerConnection, config: SfuConfig) -> None:
             continue
         connection.gather_candidates = _make_gather(connection, config)
         connection._sfu_gather = True
+
+
+# --- consent freshness (RFC 7675) ---------------------------------------------------------
+
+CONSENT_INTERVAL = aioice.ice.CONSENT_INTERVAL  # seconds between checks, randomised ±20 %
+CONSENT_RETRANSMISSIONS = 3  # a check waits 0.5 + 1 + 2 + 4 s for its answer
+CONSENT_EXPIRY = 30.0  # seconds without any answer before the peer counts as gone
+
+
+def patient_consent(pc: RTCPeerConnection) -> bool:
+    """Let a connected peer's consent expire only after 30 s without any answer (RFC 7675).
+
+    aioice sends each check once and gives up after 0.5 s, closing after six misses in a row:
+    a phone on a congested network with a round trip over half a second, or any client whose
+    answers are late for half a minute, lost its media while still answering. Here every check
+    is retransmitted, and only 30 s with no answer at all closes the connection.
+    False if the connection has no consent checks running (not connected yet, or closed).
+    """
+    dtls = dtls_transport(pc)
+    if dtls is None:
+        return False
+    connection: Any = dtls.transport._connection
+    task = connection._query_consent_task
+    if task is None or task.done() or getattr(connection, "_sfu_consent", False):
+        return False
+    task.cancel()
+    connection._sfu_consent = True
+    connection._query_consent_task = asyncio.get_running_loop().create_task(
+        _check_consent(connection)
+    )
+    return True
+
+
+async def _check_consent(connection: Any) -> None:
+    loop = asyncio.get_running_loop()
+    answered = loop.time()
+    key = connection.remote_password.encode("utf8")
+    while True:
+        await asyncio.sleep(CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+        for pair in list(connection._nominated.values()):
+            request = connection.build_request(pair, nominate=False)
+            try:
+                await pair.protocol.request(
+                    request,
+                    pair.remote_addr,
+                    integrity_key=key,
+                    retransmissions=CONSENT_RETRANSMISSIONS,
+                )
+                answered = loop.time()
+            except aioice.stun.TransactionError:
+                pass
+        if loop.time() - answered >= CONSENT_EXPIRY:
+            connection._query_consent_task = None  # close() must not wait for this task
+            await connection.close()
+            return

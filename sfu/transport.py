@@ -340,6 +340,8 @@ class Transport:
 
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState
+        if state == "connected":
+            hooks.patient_consent(self._pc)
         if state in ("failed", "closed") and not self.closed:
             logger.info("peer %s vanished (%s): closing its transport", self.peer_id, state)
             self._spawn(self.close())

@@ -67,6 +67,11 @@ def test_aioice_internals_exist() -> None:
     params = inspect.signature(connection.get_component_candidates).parameters
     assert list(params)[:2] == ["component", "addresses"]
     assert "self.transport.sendto" in inspect.getsource(aioice.ice.StunProtocol)
+    # patient_consent replaces aioice's consent task and reuses its request builder
+    assert connection._query_consent_task is None
+    assert list(inspect.signature(connection.build_request).parameters) == ["pair", "nominate"]
+    assert "retransmissions" in inspect.signature(aioice.ice.StunProtocol.request).parameters
+    assert "_query_consent_task" in inspect.getsource(aioice.Connection.close)
 
 
 async def test_loopback_candidate_in_the_configured_port_range() -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import aioice.ice
+import aioice.stun
 import pytest
 
 from sfu import NegotiationError, Router, SfuConfig
-from tests.sfu.peers import Publisher, ToneTrack
+from sfu import aiortc_hooks as hooks
+from tests.sfu.peers import Publisher, ToneTrack, wait_for
 
 
 async def test_a_candidate_without_mid_is_a_negotiation_error_and_media_goes_on() -> None:
@@ -36,5 +40,63 @@ async def test_the_peer_id_is_free_as_soon_as_its_transport_starts_closing() -> 
     assert router.transports["heir"] is again
     await closing
     assert router.transports["heir"] is again  # the old close did not remove the new one
+    await publisher.close()
+    await router.close()
+
+
+def _answer_consent_checks(pc: Any, delay: float | None) -> None:
+    """Make the client answer the SFU's STUN checks `delay` s late, or never (None)."""
+    loop = asyncio.get_running_loop()
+    dtls = hooks.dtls_transport(pc)
+    assert dtls is not None
+    for protocol in dtls.transport._connection._protocols:
+        original = protocol.send_stun
+
+        def send_stun(message: Any, addr: Any, _original: Any = original) -> None:
+            if message.message_class != aioice.stun.Class.RESPONSE:
+                _original(message, addr)
+            elif delay is not None:
+                loop.call_later(delay, _original, message, addr)
+
+        protocol.send_stun = send_stun
+
+
+@pytest.fixture
+def fast_consent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Consent checks every 0.3 s on both sides, expiry after 3 s (instead of 5 s and 30 s)."""
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.3)
+    monkeypatch.setattr(hooks, "CONSENT_INTERVAL", 0.3)
+    monkeypatch.setattr(hooks, "CONSENT_EXPIRY", 3.0)
+
+
+@pytest.mark.usefixtures("fast_consent")
+async def test_a_peer_that_answers_consent_checks_late_keeps_its_connection() -> None:
+    """A round trip over aioice's 0.5 s (a congested phone) must not cost the peer its media."""
+    router = Router(SfuConfig(), router_id="slow-consent")
+    publisher = Publisher(router, "phone")
+    await publisher.publish(ToneTrack())
+    transport = publisher.transport
+    assert transport is not None
+    await wait_for(lambda: transport.connection_state == "connected", 10, "connected")
+    _answer_consent_checks(publisher.pc, delay=0.8)
+    # aioice alone closed it after six late answers, ≈ 5 s here
+    await asyncio.sleep(6)
+    assert not transport.closed
+    assert transport.connection_state == "connected"
+    await publisher.close()
+    await router.close()
+
+
+@pytest.mark.usefixtures("fast_consent")
+async def test_a_peer_that_stops_answering_consent_checks_is_closed_when_consent_expires() -> None:
+    router = Router(SfuConfig(), router_id="gone-consent")
+    publisher = Publisher(router, "vanished")
+    await publisher.publish(ToneTrack())
+    transport = publisher.transport
+    assert transport is not None
+    await wait_for(lambda: transport.connection_state == "connected", 10, "connected")
+    _answer_consent_checks(publisher.pc, delay=None)
+    await wait_for(lambda: transport.closed, 10, "the silent peer's transport to close")
+    assert "vanished" not in router.transports
     await publisher.close()
     await router.close()
