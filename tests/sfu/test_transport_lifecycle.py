@@ -9,7 +9,7 @@ import aioice.ice
 import aioice.stun
 import pytest
 
-from sfu import NegotiationError, Router, SfuConfig
+from sfu import NegotiationError, Router, SfuConfig, Transport
 from sfu import aiortc_hooks as hooks
 from tests.sfu.peers import Publisher, ToneTrack, wait_for
 
@@ -61,6 +61,17 @@ def _answer_consent_checks(pc: Any, delay: float | None) -> None:
         protocol.send_stun = send_stun
 
 
+async def _connected(router_id: str, peer_id: str) -> tuple[Router, Publisher, Transport]:
+    """A router with one publishing peer whose connection is up."""
+    router = Router(SfuConfig(), router_id=router_id)
+    publisher = Publisher(router, peer_id)
+    await publisher.publish(ToneTrack())
+    transport = publisher.transport
+    assert transport is not None
+    await wait_for(lambda: transport.connection_state == "connected", 10, "connected")
+    return router, publisher, transport
+
+
 @pytest.fixture
 def fast_consent(monkeypatch: pytest.MonkeyPatch) -> None:
     """Consent checks every 0.3 s on both sides, expiry after 3 s (instead of 5 s and 30 s)."""
@@ -72,12 +83,7 @@ def fast_consent(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("fast_consent")
 async def test_a_peer_that_answers_consent_checks_late_keeps_its_connection() -> None:
     """A round trip over aioice's 0.5 s (a congested phone) must not cost the peer its media."""
-    router = Router(SfuConfig(), router_id="slow-consent")
-    publisher = Publisher(router, "phone")
-    await publisher.publish(ToneTrack())
-    transport = publisher.transport
-    assert transport is not None
-    await wait_for(lambda: transport.connection_state == "connected", 10, "connected")
+    router, publisher, transport = await _connected("slow-consent", "phone")
     _answer_consent_checks(publisher.pc, delay=0.8)
     # aioice alone closed it after six late answers, ≈ 5 s here
     await asyncio.sleep(6)
@@ -89,12 +95,7 @@ async def test_a_peer_that_answers_consent_checks_late_keeps_its_connection() ->
 
 @pytest.mark.usefixtures("fast_consent")
 async def test_a_peer_that_stops_answering_consent_checks_is_closed_when_consent_expires() -> None:
-    router = Router(SfuConfig(), router_id="gone-consent")
-    publisher = Publisher(router, "vanished")
-    await publisher.publish(ToneTrack())
-    transport = publisher.transport
-    assert transport is not None
-    await wait_for(lambda: transport.connection_state == "connected", 10, "connected")
+    router, publisher, transport = await _connected("gone-consent", "vanished")
     _answer_consent_checks(publisher.pc, delay=None)
     await wait_for(lambda: transport.closed, 10, "the silent peer's transport to close")
     assert "vanished" not in router.transports
