@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import random
 import socket
 import struct
@@ -500,6 +501,7 @@ def use_ice_addresses(pc: RTCPeerConnection, config: SfuConfig) -> None:
 
 # --- consent freshness (RFC 7675) ---------------------------------------------------------
 
+logger = logging.getLogger(__name__)
 CONSENT_INTERVAL = aioice.ice.CONSENT_INTERVAL  # seconds between checks, randomised ±20 %
 CONSENT_RETRANSMISSIONS = 3  # a check waits 0.5 + 1 + 2 + 4 s for its answer
 CONSENT_EXPIRY = 30.0  # seconds without any answer before the peer counts as gone
@@ -548,6 +550,8 @@ async def _check_consent(connection: Any) -> None:
             except aioice.stun.TransactionError:
                 pass
         if loop.time() - answered >= CONSENT_EXPIRY:
+            remote = [pair.remote_addr for pair in connection._nominated.values()]
+            logger.info("ICE consent expired: no answer from %s for %.0f s", remote, CONSENT_EXPIRY)
             connection._query_consent_task = None  # close() must not wait for this task
             await connection.close()
             return
