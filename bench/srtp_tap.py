@@ -15,6 +15,8 @@ from typing import Any
 
 from pylibsrtp._binding import ffi, lib
 
+from sfu.aiortc_hooks import dtls_transport
+
 MAX_PACKET = 1500
 
 # on_rtp(buffer, length): the decrypted packet is buffer[:length] (a cffi buffer, reused for
@@ -22,15 +24,9 @@ MAX_PACKET = 1500
 OnRtp = Callable[[Any, int], None]
 
 
-def dtls_of(pc: Any) -> Any | None:
-    """The (bundled) DTLS transport of an aiortc peer connection, if it has one yet."""
-    transceivers = pc.getTransceivers()
-    return transceivers[0].receiver.transport if transceivers else None
-
-
 def tap(pc: Any, on_rtp: OnRtp, on_error: Callable[[], None]) -> bool:
     """Tap `pc` if its DTLS handshake is done; False (and nothing changed) if not yet."""
-    dtls = dtls_of(pc)
+    dtls = dtls_transport(pc)
     if dtls is None or dtls._rx_srtp is None:
         return False
     for protocol in dtls.transport._connection._protocols:
