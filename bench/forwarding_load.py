@@ -27,7 +27,7 @@ from aiortc import (
 
 from bench import srtp_tap
 from bench.forwarding_media import ReplayTrack, load_clips
-from bench.forwarding_udp import own_udp_drops
+from bench.loadgen.procstats import udp_drops
 from sfu import SfuConfig
 from sfu import aiortc_hooks as hooks
 
@@ -258,7 +258,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         subscriber.counter.reset()
     full.stdin.write(b"start\n")
     rcvbuf0 = rcvbuf_errors()
-    drops0 = own_udp_drops()
+    drops0 = udp_drops(os.getpid(), tree=False)
     await control.call("measure_start")
     await asyncio.sleep(args.seconds)
     window = await control.call("measure_stop")
@@ -266,7 +266,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     full.stdin.write(b"stop\n")
     frames = json.loads(await full.stdout.readline())["frames"]
     rcvbuf = rcvbuf_errors() - rcvbuf0
-    generator_drops = own_udp_drops() - drops0
+    generator_drops = udp_drops(os.getpid(), tree=False) - drops0
     totals = [s.counter.totals() for s in light]
     received = sum(t[0] for t in totals)
     lost = sum(t[1] for t in totals)
@@ -321,19 +321,32 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    # on a shared 2-core machine a starved process misses aioice's 0.5 s consent deadline six
-    # times in a row and drops its peers; the benchmark measures forwarding, so it tolerates that
-    aioice.ice.CONSENT_FAILURES = 1_000_000
-    parser = argparse.ArgumentParser()
+def process_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parse the arguments every process of this benchmark takes (--socket, --cpu) and pin it."""
     parser.add_argument("--socket", required=True)
-    parser.add_argument("--subscribers", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--cpu", type=int, default=None)
     args = parser.parse_args()
     if args.cpu is not None:
         os.sched_setaffinity(0, {args.cpu})
+    return args
+
+
+def tolerate_late_consent() -> None:
+    """Client processes keep their peers even when their own consent checks go unanswered.
+
+    On a shared 2-core machine a starved process misses aioice's 0.5 s consent deadline six
+    times in a row and drops its peers; the benchmark measures forwarding, so it tolerates that.
+    """
+    aioice.ice.CONSENT_FAILURES = 1_000_000
+
+
+def main() -> None:
+    tolerate_late_consent()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    args = process_args(parser)
     print(json.dumps(asyncio.run(run(args))), flush=True)
 
 

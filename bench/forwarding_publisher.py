@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 
-import aioice.ice
-
-from bench.forwarding_load import Control, publish, wait_until
+from bench.forwarding_load import Control, process_args, publish, tolerate_late_consent, wait_until
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -32,14 +29,9 @@ async def run(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    tolerate_late_consent()
     parser = argparse.ArgumentParser()
-    parser.add_argument("--socket", required=True)
-    parser.add_argument("--cpu", type=int, default=None)
-    args = parser.parse_args()
-    if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})
-    aioice.ice.CONSENT_FAILURES = 1_000_000  # see bench/forwarding_load.py
-    asyncio.run(run(args))
+    asyncio.run(run(process_args(parser)))
 
 
 if __name__ == "__main__":

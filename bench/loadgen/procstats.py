@@ -52,9 +52,10 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-def socket_inodes(pid: int) -> set[str]:
+def socket_inodes(pid: int, tree: bool = True) -> set[str]:
+    """Inodes of the sockets `pid` holds (with its descendants unless `tree` is False)."""
     inodes = set()
-    for p in descendants(pid):
+    for p in descendants(pid) if tree else [pid]:
         try:
             for fd in os.listdir(f"/proc/{p}/fd"):
                 try:
@@ -68,10 +69,10 @@ def socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def udp_drops(pid: int) -> int:
-    """Datagrams the kernel dropped on this process tree's UDP sockets (buffer full)."""
-    inodes = socket_inodes(pid)
-    drops = 0
+def udp_drops_by_port(pid: int, tree: bool = True) -> dict[int, int]:
+    """Datagrams the kernel dropped (buffer full) per local UDP port of `pid`'s sockets."""
+    inodes = socket_inodes(pid, tree)
+    drops: dict[int, int] = {}
     for name in ("udp", "udp6"):
         try:
             # the namespace of `pid`, which need not be ours
@@ -81,8 +82,14 @@ def udp_drops(pid: int) -> int:
         for line in lines:
             fields = line.split()
             if len(fields) >= 13 and fields[9] in inodes:
-                drops += int(fields[12])
+                port = int(fields[1].split(":")[1], 16)
+                drops[port] = drops.get(port, 0) + int(fields[12])
     return drops
+
+
+def udp_drops(pid: int, tree: bool = True) -> int:
+    """Datagrams the kernel dropped on the UDP sockets of `pid` (and its descendants)."""
+    return sum(udp_drops_by_port(pid, tree).values())
 
 
 def rcvbuf_errors(pid: int | str = "self") -> int:
