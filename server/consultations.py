@@ -193,6 +193,7 @@ async def invite(
     template: Template,
     settings: Settings,
     mailer: Mailer | None = None,
+    now: dt.datetime | None = None,
 ) -> IssuedSecrets:
     """Issue the participant's link, ID and passcode (mailed if they have an email address)."""
     return await create_invitation(
@@ -202,6 +203,7 @@ async def invite(
         template,
         settings,
         mailer=mailer,
+        now=now,
         reminders=settings.reminders,
     )
 

@@ -335,6 +335,7 @@ async def _issue(
             attachments=composed.attachments,
             kind="invitation",
             participant_id=participant.id,
+            now=now,
         )
     await session.flush()
     return issued

@@ -98,7 +98,7 @@ async def register(
     )
     if existing is not None and existing.confirmed_at is not None:
         subject, body = _already_mail(consultation, template, settings)
-        mailer.queue(session, to=email, subject=subject, body=body, kind="registration")
+        mailer.queue(session, to=email, subject=subject, body=body, kind="registration", now=now)
         return
     token = secrets.token_urlsafe(24)
     if existing is None:
@@ -114,7 +114,7 @@ async def register(
         # a concurrent registration of the same address won: answer the same as for it
         return
     subject, body = _confirm_mail(consultation, template, settings, token)
-    mailer.queue(session, to=email, subject=subject, body=body, kind="registration")
+    mailer.queue(session, to=email, subject=subject, body=body, kind="registration", now=now)
 
 
 async def confirm(
@@ -142,7 +142,9 @@ async def confirm(
     participant = await svc.add_participant(
         session, consultation, template, role.name, name=registration.name, email=registration.email
     )
-    issued = await svc.invite(session, participant, consultation, template, settings, mailer)
+    issued = await svc.invite(
+        session, participant, consultation, template, settings, mailer, now=now
+    )
     registration.confirmed_at = now
     registration.participant_id = participant.id
     await svc.log_event(session, consultation, "registered", participant.id, {"role": role.name})
