@@ -13,6 +13,7 @@ import logging
 import random
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,11 +29,13 @@ from aiortc import rtcpeerconnection as aiortc_pc
 from aiortc import rtp as aiortc_rtp
 from aiortc import sdp as aiortc_sdp
 from aiortc.codecs import CODECS
+from aiortc.rtcdtlstransport import RTCCertificate, SRTPProtectionProfile
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecCapability,
     RTCRtpCodecParameters,
     RTCRtpHeaderExtensionParameters,
 )
+from OpenSSL import SSL
 from pylibsrtp import _binding as srtp_binding
 
 from .config import SfuConfig
@@ -426,6 +429,51 @@ class RtpSink:
         except Exception:  # never raise into the caller's loop
             return False
         return True
+
+
+# --- DTLS certificate ----------------------------------------------------------------------
+
+CERTIFICATE_LIFETIME = 24 * 3600.0  # seconds one certificate serves new peers (aiortc's: 30 days)
+
+
+class SharedCertificate(RTCCertificate):
+    """One DTLS certificate, and one OpenSSL context per SRTP profile list, for many peers.
+
+    aiortc makes a key, a certificate and a 25 KB SSL context for every connection; an SFU
+    serving hundreds of viewers needs one of each (as Janus or mediasoup do). The shared context
+    keeps no session cache (no resumption in DTLS-SRTP, and it would grow with every peer) and
+    releases its record buffers while a connection is idle.
+    """
+
+    def __init__(self, key: Any, cert: Any) -> None:
+        super().__init__(key, cert)
+        self.created = time.monotonic()
+        self._contexts: dict[tuple[bytes, ...], SSL.Context] = {}
+
+    def _create_ssl_context(self, srtp_profiles: list[SRTPProtectionProfile]) -> SSL.Context:
+        key = tuple(profile.openssl_profile for profile in srtp_profiles)
+        context = self._contexts.get(key)
+        if context is None:
+            context = super()._create_ssl_context(srtp_profiles)
+            context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+            context.set_mode(SSL.MODE_RELEASE_BUFFERS)
+            self._contexts[key] = context
+        return context
+
+
+_shared: list[SharedCertificate] = []
+
+
+def shared_certificate() -> SharedCertificate:
+    """This process's DTLS certificate for new peers, renewed once a day."""
+    if not _shared or time.monotonic() - _shared[0].created > CERTIFICATE_LIFETIME:
+        _shared[:] = [SharedCertificate.generateCertificate()]
+    return _shared[0]
+
+
+def use_shared_certificate(pc: RTCPeerConnection) -> None:
+    """Give a new connection the shared certificate instead of the one aiortc made for it."""
+    pc._RTCPeerConnection__certificates = [shared_certificate()]  # type: ignore[attr-defined]
 
 
 # --- ICE candidates -----------------------------------------------------------------------

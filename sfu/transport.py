@@ -63,6 +63,7 @@ class Transport:
                 bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
             )
         )
+        hooks.use_shared_certificate(self._pc)
         self._pc.on("connectionstatechange", self._on_connection_state)
         self._lock = asyncio.Lock()
         self._by_mid: dict[str, Producer] = {}

@@ -121,6 +121,45 @@ async def test_forwarding_path_bypasses_aiortc_decoders_and_encoders() -> None:
         await router.close()
 
 
+async def test_every_peer_of_the_sfu_shares_one_certificate_and_ssl_context() -> None:
+    router = Router()
+    publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        await viewer.subscribe(*publisher.producers)
+        await wait_for(lambda: viewer.total("video") >= 5, 10, "frames")  # DTLS works
+        shared = hooks.shared_certificate()
+        fingerprint = shared.getFingerprints()[0].value
+        for transport in (publisher.transport, viewer.transport):
+            assert transport is not None
+            assert fingerprint in transport._pc.localDescription.sdp
+            ssl = hooks.dtls_transport(transport._pc)._ssl
+            assert ssl.get_context() is next(iter(shared._contexts.values()))
+        assert len(shared._contexts) == 1
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
+
+
+def test_the_shared_certificate_is_renewed_after_its_lifetime() -> None:
+    first = hooks.shared_certificate()
+    assert hooks.shared_certificate() is first
+    first.created -= hooks.CERTIFICATE_LIFETIME + 1
+    renewed = hooks.shared_certificate()
+    assert renewed is not first
+    assert renewed.getFingerprints()[0].value != first.getFingerprints()[0].value
+
+
+def test_aiortc_asks_the_certificate_for_every_ssl_context() -> None:
+    # the shared context only works if aiortc asks the certificate for one per connection
+    source = inspect.getsource(RTCDtlsTransport)
+    assert "self.__local_certificate._create_ssl_context(" in source
+    assert "self.__certificates = [RTCCertificate.generateCertificate()]" in inspect.getsource(
+        aiortc.RTCPeerConnection
+    )
+
+
 def test_bad_config_is_refused() -> None:
     with pytest.raises(ValueError):
         SfuConfig(ice_addresses=())
