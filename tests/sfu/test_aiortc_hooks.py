@@ -142,6 +142,26 @@ async def test_every_peer_of_the_sfu_shares_one_certificate_and_ssl_context() ->
         await router.close()
 
 
+async def test_forwarding_connects_the_selected_pairs_socket_to_the_viewer() -> None:
+    router = Router()
+    publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        await viewer.subscribe(*publisher.producers)
+        await wait_for(lambda: viewer.total("video") >= 5, 10, "frames")
+        assert viewer.transport is not None
+        dtls = hooks.dtls_transport(viewer.transport._pc)
+        pair = dtls.transport._connection._nominated[1]
+        assert pair.protocol.transport._sock.getpeername() == pair.remote_addr
+        # RTCP from the viewer still arrives on that socket: its receiver reports are read
+        consumer = next(iter(viewer.transport.consumers.values()))
+        await wait_for(lambda: consumer.fraction_lost == 0 and consumer.remb_bps > 0, 10, "REMB")
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
+
+
 def test_the_shared_certificate_is_renewed_after_its_lifetime() -> None:
     first = hooks.shared_certificate()
     assert hooks.shared_certificate() is first
