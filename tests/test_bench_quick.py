@@ -18,7 +18,6 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.timeout(240)
 def bench_namespaces() -> set[str]:
     """The bench's network namespaces that exist now (another bench may be running)."""
     if shutil.which("ip") is None:
@@ -27,6 +26,7 @@ def bench_namespaces() -> set[str]:
     return {line.split()[0] for line in listing.splitlines() if "madoguchi-bench-" in line}
 
 
+@pytest.mark.timeout(240)
 def test_quick_bench_runs_every_system_and_reports_each_point(tmp_path: Path) -> None:
     out = tmp_path / "quick.json"
     before = bench_namespaces()

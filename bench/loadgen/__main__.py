@@ -232,6 +232,7 @@ async def measure(
     drops0, rcvbuf0 = procstats.udp_drops(me), procstats.rcvbuf_errors()
     cpu0 = procstats.cpu_seconds(me)
     probe.delays.clear()
+    probe.kernel_stamped = 0
     probe.recording = True
     start = time.monotonic()
     emit("measure_start")
@@ -274,6 +275,7 @@ async def measure(
         "delay_ms_p50": _ms(percentile(delays, 0.5)),
         "delay_ms_p99": _ms(percentile(delays, 0.99)),
         "delay_samples": len(delays),
+        "delay_kernel_stamped": probe.kernel_stamped,
         "delay_ms_mean": _ms(statistics.fmean(delays)) if delays else None,
     }
 

@@ -12,6 +12,7 @@ stream is a valid picture (decoded frames per second).
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import random
 import socket
 import struct
@@ -81,27 +82,52 @@ def new_pc() -> RTCPeerConnection:
     )
 
 
+SIOCGSTAMPNS = 0x8907  # Linux: the kernel receive time of the last datagram read from a socket
+_TIMESPEC = struct.Struct("@qq")
+
+
+def kernel_arrival(sock: socket.socket) -> float | None:
+    """When the kernel queued the last datagram read from `sock` (CLOCK_REALTIME, seconds).
+
+    Unlike the time the generator's loop got round to the packet, this excludes the
+    generator's own receive backlog: under load that backlog, not the server, was most of the
+    measured delay.
+    """
+    try:
+        sec, nsec = _TIMESPEC.unpack(fcntl.ioctl(sock.fileno(), SIOCGSTAMPNS, bytes(16)))
+    except OSError:
+        return None
+    return sec + nsec / 1e9 if sec else None
+
+
 class LatencyProbe:
     """Send time of each packet the publisher sends, keyed by the tail of its payload.
 
     The SFUs rewrite headers but not payloads, so the last bytes of a packet identify it at
-    the subscriber. Arrival minus send is the delay through the server plus both client
-    stacks on this machine (and the generator's own queueing under load).
+    the subscriber. Send time: just before the publisher's stack protects and sends it. Arrival:
+    the kernel's receive timestamp at the subscriber's socket when there is one (tapped light
+    subscribers), else the time the generator read it. The difference is the delay through the
+    server plus loopback; the no-server baseline measures the same path without a server.
     """
 
     def __init__(self) -> None:
         self.sent: dict[bytes, float] = {}
         self.delays: list[float] = []
         self.recording = False
+        self.kernel_stamped = 0  # arrivals timed by the kernel (the rest: by the generator)
 
     def on_send(self, data: bytes) -> None:
-        self.sent[data[-12:]] = time.perf_counter()
+        self.sent[data[-12:]] = time.time()
 
-    def on_receive(self, data: bytes) -> None:
+    def on_receive(self, data: bytes, arrival: float | None = None) -> None:
         if self.recording:
             sent = self.sent.get(data[-12:])
             if sent is not None:
-                self.delays.append(time.perf_counter() - sent)
+                if arrival is None:
+                    arrival = time.time()
+                else:
+                    self.kernel_stamped += 1
+                self.delays.append(arrival - sent)
 
 
 @dataclass
@@ -121,6 +147,8 @@ class RtpCounter:
 
     streams: dict[int, StreamCount] = field(default_factory=dict)
     probe: LatencyProbe | None = None
+    # the socket a tapped probe reads from: its kernel receive time is the arrival
+    stamp_socket: socket.socket | None = None
 
     decrypt_errors: int = 0
 
@@ -142,7 +170,9 @@ class RtpCounter:
                 s.ext_seq += delta
                 s.last_seq = seq
         if self.probe is not None:
-            self.probe.on_receive(bytes(buffer[length - 12 : length]))
+            sock = self.stamp_socket
+            arrival = kernel_arrival(sock) if sock is not None else None
+            self.probe.on_receive(bytes(buffer[length - 12 : length]), arrival)
 
     def decrypt_error(self) -> None:
         self.decrypt_errors += 1
@@ -259,6 +289,8 @@ class Subscriber:
                     self.tapped = srtp_tap.tap(
                         self.pc, self.counter.count_in, self.counter.decrypt_error
                     )
+                    if self.tapped and self.counter.probe is not None:
+                        self.counter.stamp_socket = srtp_tap.only_socket(self.pc)
                 self.connected.set()
             elif self.pc.connectionState in ("failed", "closed"):
                 self.failed.set()
