@@ -304,9 +304,11 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "### Method",
         "",
         "- Publisher: aiortc replaying a pre-encoded clip (VP8 640x480@30, ≈ 930 kbps, keyframe "
-        "every second, + Opus ≈ 70 kbps), ≈ 150 packets/s. Subscribers: light ones take each "
-        "packet after SRTP unprotect and count it (SSRC, sequence gaps) without decoding; two "
-        "full ones decode (their fps proves the stream is a real picture).",
+        "every second, + Opus ≈ 70 kbps), ≈ 150 packets/s; aiortc sends each frame's packets "
+        "back to back (no pacer). Subscribers: light ones read their socket themselves once "
+        "DTLS is up, decrypt each packet in place and count it (SSRC, sequence gaps) without "
+        "decoding (bench/srtp_tap.py); two full ones decode (their fps proves the stream is a "
+        "real picture).",
         "- Madoguchi is joined as a client would: staff log in over REST, schedule a consultation "
         "from `bench_hearing` (the shipped public_hearing template with the lobby off and the "
         "resident limit raised above 300), add one participant per viewer, and each peer joins "
@@ -316,9 +318,11 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "- Server CPU: utime + stime of the server process (all threads) from /proc over the "
         "measured window, divided by packets the subscribers received. Loss: sequence gaps at "
         "the subscribers; the generator's own socket drops (from /proc/net/udp) are listed "
-        "apart. Delay: the publisher's send time of each packet matched by payload at 4 light "
-        "subscribers; it includes both aiortc client stacks and the generator's queueing, so it "
-        "is an upper bound of what the server adds. RSS per subscriber: (RSS at the end − RSS "
+        "apart. Delay: the publisher's send time of each packet (just before its stack protects "
+        "and sends it) matched by payload at 4 light subscribers, against the kernel's receive "
+        "timestamp at the subscriber's socket (SIOCGSTAMPNS), so the generator's own receive "
+        "backlog is not counted (before 2026-12-04 it was, and was most of the delay measured "
+        "at 100 viewers). RSS per subscriber: (RSS at the end − RSS "
         "after the publisher joined) / subscribers.",
         "",
         "### Results",
