@@ -188,7 +188,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     points = [int(v) for v in args.subscribers.split(",") if v.strip()]
     wanted = set(args.systems.split(","))
     results: dict[str, Any] = {"meta": report.machine_meta(args), "skipped": {}, "runs": []}
-    netns_reason = Netns.available()
+    netns_reason = "asked for (--loopback)" if args.loopback else Netns.available()
     netns = None
     if netns_reason is None:
         netns = Netns()
@@ -228,9 +228,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             if madoguchi is None:
                 scenarios["meetings"] = scenarios["join"] = {"skipped": "Madoguchi not run"}
             else:
-                rooms = [int(v) for v in args.rooms.split(",") if v.strip()]
-                scenarios["meetings"] = await meetings(
-                    madoguchi, rooms, args.reps, where, opts, say
+                rooms = [int(v) for v in args.rooms.split(",") if v.strip() and int(v) > 0]
+                scenarios["meetings"] = (
+                    await meetings(madoguchi, rooms, args.reps, where, opts, say)
+                    if rooms
+                    else {"skipped": "not asked for (--rooms 0)"}
                 )
                 scenarios["join"] = (
                     await measure_join(madoguchi, args.joins, where, opts, say)
@@ -273,6 +275,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--no-install", action="store_true", help="never apt-get install janus")
     p.add_argument("--no-pin", action="store_true", help="do not pin to cores")
+    p.add_argument(
+        "--loopback",
+        action="store_true",
+        help="run on 127.0.0.1 without the bench's namespace (Janus cannot run there)",
+    )
     p.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks.md")
     args = p.parse_args(argv)
     quick = args.quick

@@ -104,7 +104,8 @@ def one_line(r: dict[str, Any]) -> str:
         f"fps {r.get('full_fps')}  RSS {_fmt(r.get('server_rss_mb'))} MB  "
         f"delay p50/p99 {_fmt(r.get('delay_ms_p50'), 2)}/{_fmt(r.get('delay_ms_p99'), 2)} ms  "
         f"gen drops {r.get('generator_udp_drops')}  failed {r.get('failed')}  "
-        f"other load {_fmt(r.get('other_load_cores'), 2)} cores"
+        f"other load {_fmt(r.get('other_load_cores'), 2)} cores "
+        f"(steal {_fmt(r.get('steal_cores'), 2)})  gen {_fmt(r.get('generator_cpu'), 2)} cores"
     )
 
 

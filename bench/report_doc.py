@@ -198,10 +198,18 @@ def _conditions(results: dict[str, Any]) -> list[str]:
     if not other:
         return []
     med, top = statistics.median(other), max(other)
+    steal = [r["steal_cores"] for r in results["runs"] if r.get("steal_cores") is not None]
+    stolen = (
+        f"Time the host took from this VM's CPUs (steal, included above): median "
+        f"{statistics.median(steal):.2f} cores, at most {max(steal):.2f} cores. "
+        if steal
+        else ""
+    )
     quiet = med < 0.15
     return [
         f"Other work on the machine during the measured windows (machine busy time minus "
         f"server and generator): median {med:.2f} cores, at most {top:.2f} cores. "
+        + stolen
         + (
             "The machine was quiet."
             if quiet

@@ -52,11 +52,16 @@ class Placement:
         return out
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+def machine_busy() -> tuple[float, float, float]:
+    """(busy, total, steal) jiffies of the whole machine, from /proc/stat.
+
+    Steal is time this VM's CPUs wanted to run but the host ran something else: a noisy host
+    slows every process here without showing as load on the machine itself.
+    """
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
+    steal = fields[7] if len(fields) > 7 else 0
+    return sum(fields) - idle, sum(fields), steal
 
 
 @dataclass
@@ -278,6 +283,9 @@ def _derive(record: dict[str, Any], m: dict[str, Any], subscribers: int) -> None
         ),
         server_udp_drops=m["drops1"] - m["drops0"],
         machine_busy_cores=round(busy * ncpu, 3),
+        steal_cores=round(
+            (m["busy1"][2] - m["busy0"][2]) / max(1, m["busy1"][1] - m["busy0"][1]) * ncpu, 3
+        ),
         # what neither the server nor the generator used: the other tenants of the machine
         other_load_cores=round(busy * ncpu - cpu / seconds - record.get("generator_cpu", 0), 3),
     )
