@@ -2,17 +2,15 @@
 
 aiortc's receive path costs a load generator ≈ 70 µs per packet (aioice's STUN check, a queue,
 a coroutine wake-up, unprotect, parse); with a hundred viewers that path, not the server, is
-what saturates the generator's core. Once DTLS is up, a tapped connection reads its socket
-itself: each wake-up drains every queued datagram straight into the connection's own SRTP
-session buffer (asyncio reads one datagram per wake-up, into a new bytes object) and decrypts
-it there. RTCP, STUN and DTLS still go aiortc's way. Both load generators
-(bench/forwarding_load.py for the SFU alone, bench/loadgen/ for the side-by-side runs) use this
-one tap.
+what saturates the generator's core. Once DTLS is up, a tapped connection decrypts each RTP
+packet with the connection's own SRTP session straight from the datagram callback. RTCP, STUN
+and DTLS still go aiortc's way. Both load generators (bench/forwarding_load.py for the SFU
+alone, bench/loadgen/ for the side-by-side runs) use this one tap. (Reading the socket here
+instead of through asyncio's transport was tried on 2026-12-04 and cost the generator more.)
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -33,53 +31,10 @@ def tap(pc: Any, on_rtp: OnRtp, on_error: Callable[[], None]) -> bool:
     if dtls is None or dtls._rx_srtp is None:
         return False
     for protocol in dtls.transport._connection._protocols:
-        received = _decrypting(dtls._rx_srtp, protocol.datagram_received, on_rtp, on_error)
-        protocol.datagram_received = received
-        if protocol.transport is not None:
-            _drain(protocol.transport, dtls._rx_srtp, received, on_rtp, on_error)
+        protocol.datagram_received = _decrypting(
+            dtls._rx_srtp, protocol.datagram_received, on_rtp, on_error
+        )
     return True
-
-
-def _drain(
-    transport: Any,
-    session: Any,
-    received: Callable[[bytes, Any], None],
-    on_rtp: OnRtp,
-    on_error: Callable[[], None],
-) -> None:
-    """Read the transport's socket here instead of asyncio: every queued datagram per wake-up.
-
-    When aiortc closes the connection, asyncio's transport removes this reader with its own.
-    """
-    sock = transport._sock
-    fd = sock.fileno()
-    recv_into = sock.recvfrom_into
-    srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
-    view = memoryview(buffer)
-    len_p = ffi.new("int *")
-    loop: Any = asyncio.get_running_loop()
-
-    def ready() -> None:
-        while True:
-            try:
-                n, addr = recv_into(view)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:  # closed under us
-                loop._remove_reader(fd)
-                return
-            if not (127 < view[0] < 192) or 191 < view[1] < 224:
-                received(bytes(view[:n]), addr)  # STUN, DTLS, RTCP: aiortc's way, as bytes
-                continue
-            len_p[0] = n
-            if lib.srtp_unprotect(srtp, cdata, len_p):
-                on_error()
-                continue
-            on_rtp(buffer, len_p[0])
-
-    # asyncio's public add_reader refuses an fd a transport owns: take it over underneath
-    loop._remove_reader(fd)
-    loop._add_reader(fd, ready)
 
 
 def only_socket(pc: Any) -> Any | None:

@@ -1,6 +1,8 @@
 """Every aiortc / aioice internal sfu.aiortc_hooks relies on: these fail if aiortc changes."""
 
+import contextlib
 import inspect
+from collections.abc import AsyncIterator
 
 import aioice
 import aiortc
@@ -104,30 +106,32 @@ async def test_announced_address_replaces_the_bound_one_in_the_candidate() -> No
         await pc.close()
 
 
-async def test_forwarding_path_bypasses_aiortc_decoders_and_encoders() -> None:
+@contextlib.asynccontextmanager
+async def video_flowing() -> AsyncIterator[tuple[Publisher, Subscriber]]:
+    """A publisher's video reaching one viewer through a router (DTLS and ICE done)."""
     router = Router()
     publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
     try:
         await publisher.publish(SyntheticVideoTrack())
         await viewer.subscribe(*publisher.producers)
         await wait_for(lambda: viewer.total("video") >= 5, 10, "frames")
-        receiver = publisher.producers[0]._transceiver.receiver
-        assert receiver._RTCRtpReceiver__decoder_thread is None  # nothing decoded at the SFU
-        consumer = next(iter(viewer.transport.consumers.values()))  # type: ignore[union-attr]
-        assert consumer.transceiver.sender._RTCRtpSender__encoder is None  # nor encoded
+        yield publisher, viewer
     finally:
         await viewer.close()
         await publisher.close()
         await router.close()
 
 
+async def test_forwarding_path_bypasses_aiortc_decoders_and_encoders() -> None:
+    async with video_flowing() as (publisher, viewer):
+        receiver = publisher.producers[0]._transceiver.receiver
+        assert receiver._RTCRtpReceiver__decoder_thread is None  # nothing decoded at the SFU
+        consumer = next(iter(viewer.transport.consumers.values()))  # type: ignore[union-attr]
+        assert consumer.transceiver.sender._RTCRtpSender__encoder is None  # nor encoded
+
+
 async def test_every_peer_of_the_sfu_shares_one_certificate_and_ssl_context() -> None:
-    router = Router()
-    publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
-    try:
-        await publisher.publish(SyntheticVideoTrack())
-        await viewer.subscribe(*publisher.producers)
-        await wait_for(lambda: viewer.total("video") >= 5, 10, "frames")  # DTLS works
+    async with video_flowing() as (publisher, viewer):
         shared = hooks.shared_certificate()
         fingerprint = shared.getFingerprints()[0].value
         for transport in (publisher.transport, viewer.transport):
@@ -136,19 +140,10 @@ async def test_every_peer_of_the_sfu_shares_one_certificate_and_ssl_context() ->
             ssl = hooks.dtls_transport(transport._pc)._ssl
             assert ssl.get_context() is next(iter(shared._contexts.values()))
         assert len(shared._contexts) == 1
-    finally:
-        await viewer.close()
-        await publisher.close()
-        await router.close()
 
 
 async def test_forwarding_connects_the_selected_pairs_socket_to_the_viewer() -> None:
-    router = Router()
-    publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
-    try:
-        await publisher.publish(SyntheticVideoTrack())
-        await viewer.subscribe(*publisher.producers)
-        await wait_for(lambda: viewer.total("video") >= 5, 10, "frames")
+    async with video_flowing() as (_publisher, viewer):
         assert viewer.transport is not None
         dtls = hooks.dtls_transport(viewer.transport._pc)
         pair = dtls.transport._connection._nominated[1]
@@ -156,10 +151,6 @@ async def test_forwarding_connects_the_selected_pairs_socket_to_the_viewer() -> 
         # RTCP from the viewer still arrives on that socket: its receiver reports are read
         consumer = next(iter(viewer.transport.consumers.values()))
         await wait_for(lambda: consumer.fraction_lost == 0 and consumer.remb_bps > 0, 10, "REMB")
-    finally:
-        await viewer.close()
-        await publisher.close()
-        await router.close()
 
 
 def test_the_shared_certificate_is_renewed_after_its_lifetime() -> None:
