@@ -313,8 +313,8 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "",
         "- Publisher: aiortc replaying a pre-encoded clip (VP8 640x480@30, ≈ 930 kbps, keyframe "
         "every second, + Opus ≈ 70 kbps), ≈ 150 packets/s; aiortc sends each frame's packets "
-        "back to back (no pacer). Subscribers: light ones read their socket themselves once "
-        "DTLS is up, decrypt each packet in place and count it (SSRC, sequence gaps) without "
+        "back to back (no pacer). Subscribers: light ones take each packet at their socket "
+        "once DTLS is up, decrypt it in place and count it (SSRC, sequence gaps) without "
         "decoding (bench/srtp_tap.py); two full ones decode (their fps proves the stream is a "
         "real picture).",
         "- Madoguchi is joined as a client would: staff log in over REST, schedule a consultation "
