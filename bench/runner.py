@@ -268,7 +268,9 @@ def _derive(record: dict[str, Any], m: dict[str, Any], subscribers: int) -> None
     seconds = m["t1"] - m["t0"]
     cpu = m["cpu1"] - m["cpu0"]
     packets = record.get("packets_received") or 0
-    busy = (m["busy1"][0] - m["busy0"][0]) / max(1, m["busy1"][1] - m["busy0"][1])
+    jiffies = max(1, m["busy1"][1] - m["busy0"][1])
+    busy = (m["busy1"][0] - m["busy0"][0]) / jiffies
+    steal = (m["busy1"][2] - m["busy0"][2]) / jiffies
     ncpu = os.cpu_count() or 1
     record.update(
         server_cores=round(cpu / seconds, 4),
@@ -283,9 +285,7 @@ def _derive(record: dict[str, Any], m: dict[str, Any], subscribers: int) -> None
         ),
         server_udp_drops=m["drops1"] - m["drops0"],
         machine_busy_cores=round(busy * ncpu, 3),
-        steal_cores=round(
-            (m["busy1"][2] - m["busy0"][2]) / max(1, m["busy1"][1] - m["busy0"][1]) * ncpu, 3
-        ),
+        steal_cores=round(steal * ncpu, 3),
         # what neither the server nor the generator used: the other tenants of the machine
         other_load_cores=round(busy * ncpu - cpu / seconds - record.get("generator_cpu", 0), 3),
     )
