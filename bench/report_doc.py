@@ -312,8 +312,10 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "### Method",
         "",
         "- Publisher: aiortc replaying a pre-encoded clip (VP8 640x480@30, ≈ 930 kbps, keyframe "
-        "every second, + Opus ≈ 70 kbps), ≈ 150 packets/s; aiortc sends each frame's packets "
-        "back to back (no pacer). Subscribers: light ones take each packet at their socket "
+        "every second, + Opus ≈ 70 kbps), ≈ 150 packets/s. Its video is paced at 2.5× the "
+        "target bitrate, as browsers' WebRTC pacer does (audio unpaced); aiortc alone sends a "
+        "keyframe's ~20 packets back to back, as the runs of sessions 1–3 did. "
+        "Subscribers: light ones take each packet at their socket "
         "once DTLS is up, decrypt it in place and count it (SSRC, sequence gaps) without "
         "decoding (bench/srtp_tap.py); two full ones decode (their fps proves the stream is a "
         "real picture).",
@@ -327,7 +329,9 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "measured window, divided by packets the subscribers received. Loss: sequence gaps at "
         "the subscribers; the generator's own socket drops (from /proc/net/udp) are listed "
         "apart. Delay: the publisher's send time of each packet (just before its stack protects "
-        "and sends it) matched by payload at 4 light subscribers, against the kernel's receive "
+        "and sends it, after the pacer) matched by payload at 4 light subscribers spread over "
+        "the join order (first, last and between: an SFU sends the last viewer's copy last), "
+        "against the kernel's receive "
         "timestamp at the subscriber's socket (SIOCGSTAMPNS), so the generator's own receive "
         "backlog is not counted (before 2026-12-04 it was, and was most of the delay measured "
         "at 100 viewers). RSS per subscriber: (RSS at the end − RSS "

@@ -28,12 +28,13 @@ import aioice.ice
 
 from . import procstats
 from .drivers import DirectDriver, Driver, DriverError, JanusDriver, RelayDriver
-from .media import load_clip
+from .media import VIDEO_BITRATE, load_clip
 from .peers import (
     LatencyProbe,
     Publisher,
     Subscriber,
     enlarge_receive_buffers,
+    hook_sender,
     use_ice_address,
     window,
 )
@@ -86,6 +87,20 @@ def percentile(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def probe_positions(first: int, count: int, probes: int) -> set[int]:
+    """Join positions of the delay probes: spread evenly from `first` to the last viewer.
+
+    An SFU sends a packet's copies one after the other in join order, so the last viewer's copy
+    leaves last; probes at the front only would see the shortest delays.
+    """
+    n = min(probes, count - first)
+    if n <= 0:
+        return set()
+    if n == 1:
+        return {first}
+    return {first + round(k * (count - first - 1) / (n - 1)) for k in range(n)}
+
+
 async def join_viewers(
     args: argparse.Namespace, driver: Driver, probe: LatencyProbe, publisher: Publisher
 ) -> tuple[list[Subscriber], list[str]]:
@@ -98,12 +113,12 @@ async def join_viewers(
     if prepare is not None:
         await prepare(args.subscribers)
     n_full = min(args.full, args.subscribers)
+    probes = probe_positions(n_full, args.subscribers, args.probes)
     subs = []
     for i in range(args.subscribers):
-        # the first viewers decode; the next few light ones also measure delay
+        # the first viewers decode; light ones spread over the join order measure delay
         full = i < n_full
-        measures = not full and i < n_full + args.probes
-        subs.append(Subscriber(full=full, probe=probe if measures else None))
+        subs.append(Subscriber(full=full, probe=probe if i in probes else None))
     sem = asyncio.Semaphore(args.parallel)
 
     async def join(sub: Subscriber) -> str | None:
@@ -154,11 +169,10 @@ async def join_rooms(
             errors.extend([f"{type(r).__name__}: {r}"] * args.parties)
         else:
             errors.extend(e for e in r if e is not None)
-    # the probe's sender side: every party of the first room publishes; time their sends
-    from .peers import hook_sender_probe
-
-    for party in rooms[0]:
-        hook_sender_probe(party.pc, probe)
+    # every party paces its video; the probe times the sends of the first room's parties
+    for k, room in enumerate(rooms):
+        for party in room:
+            hook_sender(party.pc, probe if k == 0 else None, VIDEO_BITRATE)
     return [p for r in rooms for p in r], errors
 
 

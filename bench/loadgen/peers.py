@@ -33,7 +33,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from bench import srtp_tap
 
-from .media import Clip, LiveVideoTrack, ReplayTrack
+from .media import VIDEO_BITRATE, Clip, LiveVideoTrack, ReplayTrack
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 VIDEO_SIZE_HINT = 400  # bytes: Opus packets here are ~200, VP8 ones ~1,100
@@ -237,21 +237,59 @@ def hook_counter(
         dtls._bench_hooked = True
 
 
-def hook_sender_probe(pc: RTCPeerConnection, probe: LatencyProbe) -> None:
-    """Record the send time of every RTP packet the publisher sends (before protect)."""
+PACE_FACTOR = 2.5  # browsers pace video at 2.5x its target bitrate (WebRTC's pacer)
+
+
+class Pacer:
+    """Spreads one peer's video packets in time, as a browser's pacer does.
+
+    aiortc sends all packets of a frame back to back; a 20 KB keyframe then reaches the server
+    as one burst of ~20 packets, and every copy of the last one waits behind the copies of the
+    others. Browsers never send like that: WebRTC paces video at 2.5x the target bitrate (audio
+    goes unpaced). Each video packet leaves when its budget allows; a lag under 1 ms is sent at
+    once (the event loop cannot sleep shorter).
+    """
+
+    def __init__(self, bitrate: float) -> None:
+        self.bytes_per_second = PACE_FACTOR * bitrate / 8
+        self.next = 0.0  # monotonic time the next video packet may leave
+
+    async def wait(self, size: int) -> None:
+        now = time.monotonic()
+        start = max(now, self.next)
+        self.next = start + size / self.bytes_per_second
+        if start - now > 0.001:
+            await asyncio.sleep(start - now)
+
+
+def hook_sender(
+    pc: RTCPeerConnection, probe: LatencyProbe | None, pace_bitrate: float | None
+) -> None:
+    """Pace the video RTP packets a peer sends, then record each send time for the probe.
+
+    The send time is taken after the pacer, just before the stack protects the packet, so the
+    delay measured is what the path from here on adds.
+    """
+    video_ssrcs = {
+        t.sender._ssrc for t in pc.getTransceivers() if t.kind == "video" and t.sender.track
+    }
+    pacer = Pacer(pace_bitrate) if pace_bitrate and video_ssrcs else None
     for transceiver in pc.getTransceivers():
         dtls: Any = transceiver.sender.transport
-        if dtls is None or getattr(dtls, "_bench_probe", False):
+        if dtls is None or getattr(dtls, "_bench_hooked_sender", False):
             continue
         original = dtls._send_rtp
 
         async def send(data: bytes, _original: Any = original) -> None:
-            if not 192 < data[1] < 224:  # not RTCP
-                probe.on_send(data)
+            if not 192 < data[1] < 224:  # RTP, not RTCP
+                if pacer is not None and int.from_bytes(data[8:12], "big") in video_ssrcs:
+                    await pacer.wait(len(data))
+                if probe is not None:
+                    probe.on_send(data)
             await _original(data)
 
         dtls._send_rtp = send
-        dtls._bench_probe = True
+        dtls._bench_hooked_sender = True
 
 
 class Subscriber:
@@ -356,6 +394,9 @@ class Publisher:
     def __init__(self, clip: Clip, probe: LatencyProbe | None = None, live: bool = False) -> None:
         self.pc = new_pc()
         self.probe = probe
+        # the live encoder serves the browser join test: left unpaced, as in earlier runs, so
+        # join times stay comparable
+        self.live = live
         self.pc.addTrack(ReplayTrack("audio", clip.audio))
         self.pc.addTrack(LiveVideoTrack(clip) if live else ReplayTrack("video", clip.video))
         self.connected = asyncio.Event()
@@ -371,8 +412,7 @@ class Publisher:
 
     async def accept_answer(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
-        if self.probe is not None:
-            hook_sender_probe(self.pc, self.probe)
+        hook_sender(self.pc, self.probe, None if self.live else VIDEO_BITRATE)
 
     def mids(self) -> dict[str, str]:
         """mid -> kind of each sending m-line."""
