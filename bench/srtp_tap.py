@@ -25,14 +25,23 @@ MAX_PACKET = 1500
 OnRtp = Callable[[Any, int], None]
 
 
-def tap(pc: Any, on_rtp: OnRtp, on_error: Callable[[], None]) -> bool:
-    """Tap `pc` if its DTLS handshake is done; False (and nothing changed) if not yet."""
+def tap(
+    pc: Any,
+    on_rtp: OnRtp,
+    on_error: Callable[[], None],
+    passthrough: Callable[[bytes], bool] | None = None,
+) -> bool:
+    """Tap `pc` if its DTLS handshake is done; False (and nothing changed) if not yet.
+
+    `passthrough(packet)`, when given, picks RTP packets (still encrypted: it sees the clear
+    header) that go aiortc's way instead, to be decoded; the others are tapped.
+    """
     dtls = dtls_transport(pc)
     if dtls is None or dtls._rx_srtp is None:
         return False
     for protocol in dtls.transport._connection._protocols:
         protocol.datagram_received = _decrypting(
-            dtls._rx_srtp, protocol.datagram_received, on_rtp, on_error
+            dtls._rx_srtp, protocol.datagram_received, on_rtp, on_error, passthrough
         )
     return True
 
@@ -51,6 +60,7 @@ def _decrypting(
     original: Callable[[bytes, Any], None],
     on_rtp: OnRtp,
     on_error: Callable[[], None],
+    passthrough: Callable[[bytes], bool] | None = None,
 ) -> Callable[[bytes, Any], None]:
     # decrypt in place in the session's own buffer, as the SFU's RtpSink protects
     srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
@@ -59,6 +69,9 @@ def _decrypting(
     def received(data: bytes, addr: Any) -> None:
         if not (127 < data[0] < 192) or 191 < data[1] < 224:
             original(data, addr)  # STUN, DTLS, RTCP
+            return
+        if passthrough is not None and passthrough(data):
+            original(data, addr)  # a stream this peer decodes
             return
         n = len(data)
         if n > MAX_PACKET:

@@ -7,10 +7,18 @@ silently count nothing or time the generator instead of the server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import aioice.ice
+import pytest
+
+from bench.loadgen.media import load_clip
+from bench.loadgen.peers import Publisher, Subscriber, window
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +61,32 @@ def test_a_tapped_light_subscriber_counts_every_packet_and_times_it_by_the_kerne
     assert result["generator_decrypt_errors"] == 0
     assert result["delay_samples"] > 100
     assert result["delay_kernel_stamped"] == result["delay_samples"]
+
+
+def test_a_full_meeting_party_decodes_one_video_and_counts_the_rest_at_its_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # only the loopback address, for this test alone (aioice never gathers it by itself)
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+    async def scenario() -> tuple[Subscriber, float, int]:
+        publisher = Publisher(load_clip())
+        party = Subscriber(full=True, decode_videos=1)
+        try:
+            await publisher.accept_answer(await party.answer(await publisher.offer()))
+            await asyncio.wait_for(party.connected.wait(), 30)
+            await asyncio.sleep(3)  # a keyframe comes every second: the decoder has started
+            before, start = party.counter.snapshot(), time.monotonic()
+            await asyncio.sleep(2)
+            end = time.monotonic()
+            counted = window(before, party.counter.snapshot())[0]
+            return party, party.fps(start, end), counted
+        finally:
+            await party.close()
+            await publisher.close()
+
+    party, fps, counted = asyncio.run(scenario())
+    assert party.tapped  # the audio is counted at the socket ...
+    assert len(party.decoded) == 1  # ... and the one video goes to aiortc's decoder
+    assert fps > 20
+    assert counted > 2 * 100  # both streams: ~50 audio and ~110 video packets a second

@@ -198,18 +198,36 @@ def window(
     return received, max(expected, received), gaps
 
 
+def picks_video(decoded: set[int], limit: int, data: bytes) -> bool:
+    """Whether a packet belongs to one of the (at most `limit`) video streams a peer decodes.
+
+    A stream counts as video once a packet of it is larger than any Opus packet; the first
+    `limit` such streams are picked, for good.
+    """
+    ssrc = _SEQ_SSRC.unpack_from(data)[1]
+    if ssrc in decoded:
+        return True
+    if len(decoded) < limit and len(data) >= VIDEO_SIZE_HINT:
+        decoded.add(ssrc)
+        return True
+    return False
+
+
 def hook_counter(
-    pc: RTCPeerConnection, counter: RtpCounter, *, light: bool, decode_videos: int | None = None
+    pc: RTCPeerConnection,
+    counter: RtpCounter,
+    *,
+    light: bool,
+    decode_videos: int | None = None,
+    decoded: set[int] | None = None,
 ) -> None:
     """Count every RTP packet of `pc` after unprotect; a light peer stops there.
 
-    A full peer hands packets on to aiortc's receivers (which decode), but at most
-    `decode_videos` video streams: in a meeting a full party would otherwise decode five
-    640x480 streams and starve the generator. A stream counts as video once a packet of it is
-    larger than any Opus packet; until then its packets are only counted.
+    A full peer hands packets on to aiortc's receivers (which decode), but only those of the
+    `decode_videos` video streams it picks (in `decoded`, shared with its tap): in a meeting a
+    full party would otherwise decode five 640x480 streams and starve the generator.
     """
-    decoded: set[int] = set()
-    skipped: set[int] = set()
+    picked: set[int] = set() if decoded is None else decoded
     for transceiver in pc.getTransceivers():
         dtls: Any = transceiver.receiver.transport
         if dtls is None or getattr(dtls, "_bench_hooked", False):
@@ -225,12 +243,8 @@ def hook_counter(
 
             async def handle(data: bytes, arrival_time_ms: int, _original: Any = original) -> None:
                 counter.count(data)
-                if decode_videos is not None:
-                    ssrc = _SEQ_SSRC.unpack_from(data)[1]
-                    if len(data) >= VIDEO_SIZE_HINT and ssrc not in decoded | skipped:
-                        (decoded if len(decoded) < decode_videos else skipped).add(ssrc)
-                    if ssrc in skipped:
-                        return
+                if decode_videos is not None and not picks_video(picked, decode_videos, data):
+                    return
                 await _original(data, arrival_time_ms=arrival_time_ms)
 
         dtls._handle_rtp_data = handle
@@ -315,6 +329,7 @@ class Subscriber:
         self.tapped = False
         self.frames: dict[str, list[float]] = {}  # track id -> decode times (full only)
         self.decode_videos = decode_videos
+        self.decoded: set[int] = set()  # SSRCs of the video streams this full peer decodes
         self.connected = asyncio.Event()
         self.failed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -327,8 +342,17 @@ class Subscriber:
                     self.tapped = srtp_tap.tap(
                         self.pc, self.counter.count_in, self.counter.decrypt_error
                     )
-                    if self.tapped and self.counter.probe is not None:
-                        self.counter.stamp_socket = srtp_tap.only_socket(self.pc)
+                elif self.decode_videos is not None and not self.tapped:
+                    # a full party of a meeting: only the videos it decodes go aiortc's way
+                    limit = self.decode_videos
+                    self.tapped = srtp_tap.tap(
+                        self.pc,
+                        self.counter.count_in,
+                        self.counter.decrypt_error,
+                        lambda data: picks_video(self.decoded, limit, data),
+                    )
+                if self.tapped and self.counter.probe is not None:
+                    self.counter.stamp_socket = srtp_tap.only_socket(self.pc)
                 self.connected.set()
             elif self.pc.connectionState in ("failed", "closed"):
                 self.failed.set()
@@ -340,22 +364,31 @@ class Subscriber:
 
     async def answer(self, offer_sdp: str) -> str:
         await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        hook_counter(self.pc, self.counter, light=not self.full, decode_videos=self.decode_videos)
+        self._hook()
         await self.pc.setLocalDescription(await self.pc.createAnswer())
-        hook_counter(self.pc, self.counter, light=not self.full, decode_videos=self.decode_videos)
+        self._hook()
         return self.pc.localDescription.sdp
 
     async def accept_answer(self, answer_sdp: str) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(answer_sdp, "answer"))
-        hook_counter(self.pc, self.counter, light=not self.full, decode_videos=self.decode_videos)
+        self._hook()
 
     async def offer(self) -> str:
         if not self.pc.getTransceivers():
             # a receive-only client still offers first: one recvonly m-line
             self.pc.addTransceiver("audio", direction="recvonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        hook_counter(self.pc, self.counter, light=not self.full, decode_videos=self.decode_videos)
+        self._hook()
         return self.pc.localDescription.sdp
+
+    def _hook(self) -> None:
+        hook_counter(
+            self.pc,
+            self.counter,
+            light=not self.full,
+            decode_videos=self.decode_videos,
+            decoded=self.decoded,
+        )
 
     def mids(self) -> dict[str, str]:
         """mid -> kind of each sending m-line."""
