@@ -9,6 +9,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Side by side"
 LOSS_LIMIT = 0.005
+FPS = 30  # the publisher's frame rate
 LABELS = {"madoguchi": "Madoguchi", "janus": "Janus VideoRoom", "relay": "aiortc MediaRelay"}
 METRICS = [
     "server_us_per_packet",
@@ -135,6 +137,37 @@ def _stats(values: list[float]) -> dict[str, float] | None:
     }
 
 
+def marginal_cores(
+    table: dict[str, dict[int, dict[str, Any]]], held: Callable[[str, int], bool]
+) -> dict[str, Any]:
+    """Server cores one more subscriber costs, between the two smallest loads both held.
+
+    The server's fixed cost (its event loop, the publisher's stream) is spread over few
+    subscribers at small loads; the slope leaves it out. Each subscriber is counted at the
+    frame rate it received, scaled to 30 fps (a saturated relay sends fewer frames).
+    """
+    ns = sorted(
+        n
+        for n in table.get("relay", {})
+        if n in table.get("madoguchi", {}) and held("relay", n) and held("madoguchi", n)
+    )
+    if len(ns) < 2:
+        return {}
+    lo, hi = ns[0], ns[1]
+    out: dict[str, Any] = {"from": lo, "to": hi}
+    for system in ("relay", "madoguchi"):
+        cells = [table[system][n] for n in (lo, hi)]
+        if not all(c.get("server_cores") and c.get("min_fps") for c in cells):
+            return {}
+        cores = [c["server_cores"]["median"] for c in cells]
+        fed = [n * c["min_fps"]["median"] / FPS for n, c in zip((lo, hi), cells, strict=True)]
+        if fed[1] <= fed[0]:
+            return {}
+        out[system] = (cores[1] - cores[0]) / (fed[1] - fed[0])
+    out["ratio"] = out["relay"] / out["madoguchi"] if out["madoguchi"] > 0 else None
+    return out
+
+
 def summarize(results: dict[str, Any]) -> dict[str, Any]:
     """Median and spread per system and subscriber count, ratios, capacity, targets."""
     table: dict[str, dict[int, dict[str, Any]]] = {}
@@ -160,6 +193,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "madoguchi_over_janus_us_per_packet": {},
         "madoguchi_over_janus_viewers_per_core": {},
         "relay_over_madoguchi_cores_per_subscriber": {},
+        "relay_over_madoguchi_cores_per_subscriber_at_30fps": {},
     }
 
     def held(system: str, n: int) -> bool:
@@ -180,7 +214,15 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         b = med("madoguchi", n, "server_cores_per_subscriber")
         if a and b:
             ratios["relay_over_madoguchi_cores_per_subscriber"][n] = a / b
+            # a saturated relay sends fewer frames, so it also costs less per subscriber:
+            # compare the CPU per subscriber scaled to 30 delivered frames a second
+            fa, fb = med("relay", n, "min_fps"), med("madoguchi", n, "min_fps")
+            if fa and fb:
+                ratios["relay_over_madoguchi_cores_per_subscriber_at_30fps"][n] = (a * FPS / fa) / (
+                    b * FPS / fb
+                )
     summary["ratios"] = ratios
+    summary["marginal"] = marginal_cores(table, held)
     capacity: dict[str, int | None] = {}
     for system, points in table.items():
         held = [
