@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import report
+from .floor import run_floor
 from .join import measure_join
 from .madoguchi import MadoguchiSystem
 from .netns import Netns, NetnsError
@@ -69,6 +70,7 @@ async def sweep(
     opts: Options,
     say: Any,
     stop: bool = True,
+    floor: bool = True,
 ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     runs: list[dict[str, Any]] = []
     stopped: dict[str, str] = {}
@@ -77,10 +79,14 @@ async def sweep(
         if not active:
             break
         for rep in range(reps):
-            # interleave: each repetition starts with another system
-            order = active[rep % len(active) :] + active[: rep % len(active)]
+            # interleave: each repetition starts with another system; the floor takes its turn
+            turns: list[System | None] = [*active, None] if floor else list(active)
+            order = turns[rep % len(turns) :] + turns[: rep % len(turns)]
             for system in order:
-                record = await run_point(system, n, rep, where, opts)
+                if system is None:
+                    record = await run_floor(n, rep, where, opts)
+                else:
+                    record = await run_point(system, n, rep, where, opts)
                 runs.append(record)
                 say(report.one_line(record), record)
         for system in active if stop else []:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-COLORS = {"madoguchi": "#1f77b4", "janus": "#d62728", "relay": "#7f7f7f"}
-LABELS = {"madoguchi": "Madoguchi", "janus": "Janus VideoRoom", "relay": "aiortc MediaRelay"}
+from .report import LABELS
+
+COLORS = {"madoguchi": "#1f77b4", "janus": "#d62728", "relay": "#7f7f7f", "floor": "#2ca02c"}
 
 
 def plot(results: dict[str, Any], path: Path) -> bool:
@@ -24,7 +25,8 @@ def plot(results: dict[str, Any], path: Path) -> bool:
         ns = sorted(n for n, c in points.items() if c.get("server_us_per_packet"))
         if not ns:
             continue
-        for ax, key, scale in ((ax_cpu, "server_us_per_packet", 1), (ax_loss, "loss", 100)):
+        panels = [(ax_cpu, "server_us_per_packet", 1), (ax_loss, "loss", 100)]
+        for ax, key, scale in panels[:1] if system == "floor" else panels:
             med = [points[n][key]["median"] * scale for n in ns]
             low = [m - points[n][key]["min"] * scale for m, n in zip(med, ns, strict=True)]
             high = [points[n][key]["max"] * scale - m for m, n in zip(med, ns, strict=True)]
@@ -33,6 +35,7 @@ def plot(results: dict[str, Any], path: Path) -> bool:
                 med,
                 yerr=[low, high],
                 marker="o",
+                linestyle="--" if system == "floor" else "-",
                 capsize=3,
                 color=COLORS.get(system),
                 label=LABELS.get(system, system),

@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Side by side"
 LOSS_LIMIT = 0.005
 FPS = 30  # the publisher's frame rate
-LABELS = {"madoguchi": "Madoguchi", "janus": "Janus VideoRoom", "relay": "aiortc MediaRelay"}
+LABELS = {
+    "madoguchi": "Madoguchi",
+    "janus": "Janus VideoRoom",
+    "relay": "aiortc MediaRelay",
+    "floor": "floor (protect + send, no SFU)",
+}
 METRICS = [
     "server_us_per_packet",
     "packets_per_core_second",
@@ -194,6 +199,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
         "madoguchi_over_janus_viewers_per_core": {},
         "relay_over_madoguchi_cores_per_subscriber": {},
         "relay_over_madoguchi_cores_per_subscriber_at_30fps": {},
+        "floor_over_janus_us_per_packet": {},
     }
 
     def held(system: str, n: int) -> bool:
@@ -202,6 +208,10 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
 
     for n in sorted({n for pts in table.values() for n in pts}):
         # compare only where both systems held: a system that forwards nothing costs nothing
+        a, b = med("floor", n, "server_us_per_packet"), med("janus", n, "server_us_per_packet")
+        if a and b and held("janus", n):
+            # what no server on these parts can go under, against Janus at the same load
+            ratios["floor_over_janus_us_per_packet"][n] = a / b
         if not all(held(s, n) for s in ("madoguchi", "janus", "relay") if n in table.get(s, {})):
             continue
         a, b = med("madoguchi", n, "server_us_per_packet"), med("janus", n, "server_us_per_packet")
@@ -225,6 +235,8 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
     summary["marginal"] = marginal_cores(table, held)
     capacity: dict[str, int | None] = {}
     for system, points in table.items():
+        if system == "floor":
+            continue  # not a server: it has no capacity
         held = [
             n
             for n, c in points.items()

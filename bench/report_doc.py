@@ -6,7 +6,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-LABELS = {"madoguchi": "Madoguchi", "janus": "Janus VideoRoom", "relay": "aiortc MediaRelay"}
+from .report import LABELS
+
 FULL_COMMAND = "sudo .venv/bin/python -m bench"
 QUICK_COMMAND = "sudo .venv/bin/python -m bench --quick"
 
@@ -61,6 +62,7 @@ def _ratio_lines(summary: dict[str, Any]) -> list[str]:
         "relay_over_madoguchi_cores_per_subscriber_at_30fps": (
             "MediaRelay / Madoguchi, CPU per subscriber at 30 fps delivered"
         ),
+        "floor_over_janus_us_per_packet": "floor (protect + send) / Janus, CPU per packet",
     }
     ns = sorted({int(n) for v in r.values() for n in v})
     if not ns:
@@ -97,10 +99,12 @@ def _targets(summary: dict[str, Any], results: dict[str, Any]) -> list[str]:
     rows = []
     for n in (100, 200):
         v = ratio("madoguchi_over_janus_us_per_packet", n)
+        floor = ratio("floor_over_janus_us_per_packet", n)
         rows.append(
             (
                 f"CPU per forwarded packet ≤ 0.5× Janus at {n} subscribers",
-                "–" if v is None else f"{v:.2f}×",
+                ("–" if v is None else f"{v:.2f}×")
+                + ("" if floor is None else f" (floor {floor:.2f}×)"),
                 None if v is None else v <= 0.5,
             )
         )
@@ -359,6 +363,11 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "over `/ws` (docs/protocol.md). Janus: HTTP API, `joinandconfigure` / subscriber `join` + "
         "`start`, shipped config except addresses, loaded plugins (VideoRoom, HTTP) and log "
         "level. MediaRelay: bench/mediarelay.py, decoding once and encoding per subscriber.",
+        "- Floor (bench/floor.py), run in turn with the servers at each load: a process on the "
+        "server's core and address that only writes each packet's header, protects it in place "
+        "with libsrtp (AES-256-GCM, as aiortc peers negotiate) and sends it on one connected "
+        "socket per subscriber, for the same clip at the same pace; receivers drain on the "
+        "generator's core. No server on these parts can forward for less per packet.",
         "- Server CPU: utime + stime of the server process (all threads) from /proc over the "
         "measured window, divided by packets the subscribers received. Loss: sequence gaps at "
         "the subscribers; the generator's own socket drops (from /proc/net/udp) are listed "
