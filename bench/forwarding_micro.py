@@ -109,11 +109,11 @@ def main() -> None:
             sender.sendto(session.protect(packet), address)
 
     sinks = [_sink(sender, a) for a in addresses]
-    ext = packet[12:20]
+    tail = packet[12:]  # extensions + payload
 
     def in_place(i: int) -> None:
         for sink in sinks:
-            sink.send_packet(0x90, 96, i, 1, 0xCAFE, ext, payload)
+            sink.send_packet(0x90, 96, i, 1, 0xCAFE, tail)
 
     consumers = []
     for sink in sinks:

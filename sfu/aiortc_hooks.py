@@ -328,6 +328,37 @@ def answer_as_dtls_server(pc: RTCPeerConnection, offer: Any) -> None:
         dtls._set_role("server")
 
 
+class _NominatedPairs(dict[int, Any]):
+    """aioice's Connection._nominated (component -> selected pair), telling the sink of changes.
+
+    The sink sends on the selected pair's socket; instead of looking the pair up for every copy
+    it forgets it whenever aioice nominates, renominates or drops one, and looks again once.
+    """
+
+    sink: RtpSink | None = None
+
+    def _changed(self) -> None:
+        if self.sink is not None:
+            self.sink._pair = None
+
+    def __setitem__(self, key: int, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: int) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        value = super().pop(*args)
+        self._changed()
+        return value
+
+
 class RtpSink:
     """Protects and sends RTP / RTCP on a DTLS transport's selected pair, synchronously.
 
@@ -336,8 +367,10 @@ class RtpSink:
     socket: no coroutine, no intermediate bytes, none of aiortc's or aioice's layers. That
     socket is connected to the peer once a pair is selected: the kernel keeps its route and
     Python parses no address per copy (≈ 10 % of a copy's CPU); aioice answers only the selected
-    pair after nomination, so nothing it needs is filtered out. The pair and the SRTP session
-    are re-checked on every send, so ICE changes are followed (the socket is connected anew).
+    pair after nomination, so nothing it needs is filtered out. The sink forgets the pair
+    whenever aioice's nominated pairs change (_NominatedPairs) and looks again at the next
+    send, connecting the socket anew; the SRTP session is taken then too (aiortc sets it once,
+    when DTLS completes; until then nothing is sent).
     A packet that does not fit the socket buffer is dropped (as a congested network would; NACKs
     repair it).
     """
@@ -367,6 +400,10 @@ class RtpSink:
         self._dtls = dtls
         self._connection = dtls.transport._connection
         self._pair = None
+        nominated = self._connection._nominated
+        if not isinstance(nominated, _NominatedPairs):
+            nominated = self._connection._nominated = _NominatedPairs(nominated)
+        nominated.sink = self
 
     def _refresh(self) -> bool:
         if self._dtls is None:
@@ -391,26 +428,16 @@ class RtpSink:
         self._pair = pair
         return True
 
-    def send_packet(
-        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, ext: bytes, body: bytes
-    ) -> bool:
-        """Send one RTP packet made of a fresh 12-byte header, extensions and payload."""
-        if self._connection is None:
-            return False
-        if (
-            self._connection._nominated.get(1) is not self._pair
-            or self._dtls._tx_srtp is not self._session
-            or self._pair is None
-        ) and not self._refresh():
+    def send_packet(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, tail: bytes) -> bool:
+        """Send one RTP packet: a fresh 12-byte header, then `tail` (extensions + payload)."""
+        if self._pair is None and not self._refresh():
             return False
         view = self._view
-        start = 12 + len(ext)
-        end = start + len(body)
+        end = 12 + len(tail)
         if end > MAX_PROTECTED_INPUT:
             return False
         RTP_HEADER.pack_into(view, 0, b0, b1, seq, ts, ssrc)
-        view[12:start] = ext
-        view[start:end] = body
+        view[12:end] = tail
         len_p = self._len_p
         len_p[0] = end
         if srtp_protect(self._srtp, self._cdata, len_p):
@@ -425,12 +452,10 @@ class RtpSink:
     def send_rtp(self, data: bytes) -> bool:
         """Send a ready-made RTP packet (slow path, kept for tests and tools)."""
         b0, b1, seq, ts, ssrc = RTP_HEADER.unpack_from(data)
-        return self.send_packet(b0, b1, seq, ts, ssrc, b"", data[12:])
+        return self.send_packet(b0, b1, seq, ts, ssrc, data[12:])
 
     def send_rtcp(self, data: bytes) -> bool:
-        if (self._pair is None or self._dtls._tx_srtp is not self._session) and (
-            not self._refresh()
-        ):
+        if self._pair is None and not self._refresh():
             return False
         try:
             self._send(self._session.protect_rtcp(data))

@@ -177,44 +177,32 @@ class Consumer:
         seq_in = view.sequence_number
         if (seq_in - self._sync_seq) & 0xFFFF >= 0x8000:
             return  # older than the packet we (re)started at
-        body = view.payload
-        if not body:
-            self._send(view, (seq_in + self._seq_off) & 0xFFFF)  # padding only: rare
-            return
-        ext = view._blocks.get(self._layout)
-        if ext is None:
-            ext = view.extensions(self._layout)
-        # the hot path: one call does header, SRTP and sendto (see RtpSink.send_packet)
+        # the hot path: the tail is shared by every consumer with this layout, and one call
+        # writes the header, protects in place and sends (see RtpSink.send_packet)
+        first, tail = view._out.get(self._layout) or view.out(self._layout)
         if self._sink.send_packet(
-            0x90 if ext else 0x80,
-            (view.marker << 7) | self._pt,
+            first,
+            view.mbit | self._pt,
             (seq_in + self._seq_off) & 0xFFFF,
             (view.timestamp + self._ts_off) & 0xFFFFFFFF,
             self._ssrc,
-            ext,
-            body,
+            tail,
         ):
             self.packets_sent += 1
-            self.bytes_sent += len(body)
+            self.bytes_sent += len(view.payload)
 
     def _send(self, view: RtpPacketView, seq: int) -> None:
-        ext = view.extensions(self._layout)
-        body = view.payload
-        first = 0x90 if ext else 0x80
-        if not body and view.padding:
-            body = view.body()
-            first |= 0x20
+        first, tail = view.out(self._layout)
         if self._sink.send_packet(
             first,
-            (view.marker << 7) | self._pt,
+            view.mbit | self._pt,
             seq,
             (view.timestamp + self._ts_off) & 0xFFFFFFFF,
             self._ssrc,
-            ext,
-            body,
+            tail,
         ):
             self.packets_sent += 1
-            self.bytes_sent += len(body)
+            self.bytes_sent += len(view.payload)
 
     def _sync(self, view: RtpPacketView) -> None:
         out_seq = (self._last_out_seq + 1) & 0xFFFF
@@ -282,12 +270,11 @@ class Consumer:
         ext = view.extensions(self._layout)
         self._sink.send_packet(
             0x90 if ext else 0x80,
-            (view.marker << 7) | self._rtx_pt,
+            view.mbit | self._rtx_pt,
             self._rtx_seq,
             (view.timestamp + self._ts_off) & 0xFFFFFFFF,
             self._rtx_ssrc,
-            ext,
-            struct.pack("!H", seq) + view.payload,
+            ext + struct.pack("!H", seq) + view.payload,
         )
         self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
 

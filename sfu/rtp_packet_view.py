@@ -69,10 +69,12 @@ class RtpPacketView:
 
     __slots__ = (
         "_blocks",
+        "_out",
         "abs_send_time",
         "audio_level",
         "keyframe",
         "marker",
+        "mbit",
         "padding",
         "payload",
         "sequence_number",
@@ -98,7 +100,24 @@ class RtpPacketView:
         self.abs_send_time = abs_send_time
         self.audio_level = audio_level
         self.keyframe = keyframe
+        self.mbit = marker << 7  # the marker bit in place in the header's second byte
         self._blocks: dict[tuple[int, int], bytes] = {}
+        self._out: dict[tuple[int, int], tuple[int, bytes]] = {}
+
+    def out(self, layout: tuple[int, int]) -> tuple[int, bytes]:
+        """(first header byte, extensions + payload) of the copies sent with this layout.
+
+        Built once per layout and shared by every consumer using it: a copy then costs one
+        header and one buffer write (see RtpSink.send_packet).
+        """
+        found = self._out.get(layout)
+        if found is None:
+            ext = self.extensions(layout)
+            first = 0x90 if ext else 0x80
+            if not self.payload and self.padding:
+                first |= 0x20  # padding only (a bandwidth probe): the padding goes along
+            found = self._out[layout] = (first, ext + self.body())
+        return found
 
     def extensions(self, layout: tuple[int, int]) -> bytes:
         """Header extensions for a consumer whose (abs-send-time, audio-level) ids are layout."""

@@ -237,13 +237,21 @@ async def test_rtp_sink_sends_packets_a_receiver_can_decrypt() -> None:
         sink = hooks.RtpSink()
         sink.bind(dtls)
         ext = b"\xbe\xde\x00\x01\x10\xff\x00\x00"
-        assert sink.send_packet(0x90, 0x80 | 96, 1234, 5678, 0xCAFE, ext, b"payload")
+        assert sink.send_packet(0x90, 0x80 | 96, 1234, 5678, 0xCAFE, ext + b"payload")
         rx = pylibsrtp.Session(_policy(pylibsrtp.Policy.SSRC_ANY_INBOUND, key))
         plain = rx.unprotect(receiver.recv(2000))
         assert plain == bytes.fromhex("90e004d20000162e0000cafe") + ext + b"payload"
-        assert not sink.send_packet(0x80, 96, 1, 1, 1, b"", b"x" * 1400)  # too long
+        assert not sink.send_packet(0x80, 96, 1, 1, 1, b"x" * 1400)  # too long
+        # ICE selects another pair (renomination): the next packet goes there
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.bind(("127.0.0.1", 0))
+        other.settimeout(2)
+        connection._nominated[1] = _FakePair(transport, other.getsockname())
+        assert sink.send_packet(0x80, 96, 1235, 5678, 0xCAFE, b"moved")
+        assert rx.unprotect(other.recv(2000)).endswith(b"moved")
+        other.close()
         connection._nominated.clear()  # ICE lost its pair: nothing is sent
-        assert not sink.send_packet(0x80, 96, 2, 1, 1, b"", b"x")
+        assert not sink.send_packet(0x80, 96, 2, 1, 1, b"x")
     finally:
         transport.close()
         receiver.close()

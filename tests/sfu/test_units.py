@@ -59,6 +59,16 @@ def test_extension_block_is_padded_one_byte_header() -> None:
 def test_padding_only_packet_keeps_its_padding() -> None:
     view = RtpPacketView(1, 2, 0, b"", 4, 0, None, False)
     assert view.body() == b"\x00\x00\x00\x04"
+    assert view.out((0, 0)) == (0x80 | 0x20, b"\x00\x00\x00\x04")  # P bit set
+
+
+def test_a_copy_is_its_first_byte_and_extensions_then_payload() -> None:
+    view = RtpPacketView(1, 2, 1, b"payload", 0, 0x123456, None, False)
+    first, tail = view.out((3, 0))
+    assert first == 0x90 and tail == view.extensions((3, 0)) + b"payload"  # X bit set
+    assert view.out((0, 0)) == (0x80, b"payload")
+    assert view.out((3, 0)) is view.out((3, 0))  # built once, shared by the consumers
+    assert view.mbit == 0x80
 
 
 def test_nack_tracker_reports_gaps_once_and_forgets_repairs() -> None:
