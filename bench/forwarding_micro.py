@@ -127,8 +127,8 @@ def main() -> None:
             _pt=96,
             _ssrc=0xCAFE,
             _layout=(3, 0),
-            packets_sent=0,
-            bytes_sent=0,
+            _counting=False,
+            _counted=(0, 0),
             kind="video",
         )
         consumers.append(consumer)

@@ -58,14 +58,39 @@ class Consumer:
         self._last_out_ts = random.getrandbits(32)
         self._last_out_time: float | None = None
         self._rtx_seq = random.randrange(0x8000)
-        self.packets_sent = 0
-        self.bytes_sent = 0
+        # packet counts: the producer's counters, read when forwarding (re)starts and stops
+        self._counting = False
+        self._count_base = (0, 0)
+        self._counted = (0, 0)  # packets and bytes of the earlier stretches and resends
         self.packets_retransmitted = 0
         self.nacks_received = 0
         self.plis_received = 0
         self.remb_bps = 0
         self.remb_time = 0.0
         self.fraction_lost = 0
+
+    @property
+    def packets_sent(self) -> int:
+        """RTP packets sent on the consumer's SSRC (a full socket buffer's drops included, as
+        a network's losses would be: the receiver sees the gap and asks again)."""
+        return self._counts()[0]
+
+    @property
+    def bytes_sent(self) -> int:
+        """Payload octets of those packets (what a sender report counts)."""
+        return self._counts()[1]
+
+    def _counts(self) -> tuple[int, int]:
+        packets, octets = self._counted
+        if self._counting:
+            producer = self.producer
+            packets += producer.forwarded - self._count_base[0]
+            octets += producer.forwarded_bytes - self._count_base[1]
+        return packets, octets
+
+    def _stop_counting(self) -> None:
+        self._counted = self._counts()
+        self._counting = False
 
     @property
     def producer_paused(self) -> bool:
@@ -160,6 +185,7 @@ class Consumer:
         if self.closed:
             return
         self.closed = True
+        self._stop_counting()
         self.forwarding = False
         self.producer.remove_consumer(self)
         self.transport.forget_consumer(self)
@@ -179,17 +205,18 @@ class Consumer:
             return  # older than the packet we (re)started at
         # the hot path: the tail is shared by every consumer with this layout, and one call
         # writes the header, protects in place and sends (see RtpSink.send_packet)
-        first, tail = view._out.get(self._layout) or view.out(self._layout)
-        if self._sink.send_packet(
+        try:
+            first, tail = view._out[self._layout]
+        except KeyError:
+            first, tail = view.out(self._layout)
+        self._sink.send_packet(
             first,
             view.mbit | self._pt,
             (seq_in + self._seq_off) & 0xFFFF,
             (view.timestamp + self._ts_off) & 0xFFFFFFFF,
             self._ssrc,
             tail,
-        ):
-            self.packets_sent += 1
-            self.bytes_sent += len(view.payload)
+        )
 
     def _send(self, view: RtpPacketView, seq: int) -> None:
         first, tail = view.out(self._layout)
@@ -201,8 +228,8 @@ class Consumer:
             self._ssrc,
             tail,
         ):
-            self.packets_sent += 1
-            self.bytes_sent += len(view.payload)
+            packets, octets = self._counted
+            self._counted = (packets + 1, octets + len(view.payload))
 
     def _sync(self, view: RtpPacketView) -> None:
         out_seq = (self._last_out_seq + 1) & 0xFFFF
@@ -214,11 +241,16 @@ class Consumer:
         self._ts_off = (out_ts - view.timestamp) & 0xFFFFFFFF
         self._sync_seq = view.sequence_number
         self._need_sync = False
+        # this packet is already in the producer's count: it is the first one counted here
+        producer = self.producer
+        self._count_base = (producer.forwarded - 1, producer.forwarded_bytes - len(view.payload))
+        self._counting = True
 
     def _snapshot(self) -> None:
         # the stream stops here: remember its last numbers, unless it never restarted
         if self._need_sync:
             return
+        self._stop_counting()
         producer = self.producer
         self._last_out_seq = (producer.last_seq + self._seq_off) & 0xFFFF
         self._last_out_ts = (producer.last_ts + self._ts_off) & 0xFFFFFFFF

@@ -70,6 +70,10 @@ class Producer:
         self._keyframe_last = 0.0
         self._keyframe_handle: asyncio.TimerHandle | None = None
         self._keyframe_pending = False
+        # packets (and their payload bytes) handed to the consumers: a consumer's own counts
+        # are the difference between two readings (see Consumer.packets_sent)
+        self.forwarded = 0
+        self.forwarded_bytes = 0
         # newest packet, for consumers that stop and later resume (see Consumer.snapshot)
         self.last_seq = 0
         self.last_ts = 0
@@ -219,6 +223,8 @@ class Producer:
                 self._keyframe_pending = False
             else:
                 self.request_keyframe()  # the first request could not be sent
+        self.forwarded += 1
+        self.forwarded_bytes += len(payload)
         for consumer in self._active:
             consumer.forward(view)
 

@@ -146,3 +146,27 @@ async def test_a_hundred_keyframe_requests_at_once_cost_the_publisher_at_most_tw
         await viewer.close()
         await publisher.close()
         await router.close()
+
+
+async def test_a_consumer_counts_what_it_forwarded_and_stops_counting_while_paused() -> None:
+    router = Router()
+    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
+    try:
+        await publisher.publish(ToneTrack())
+        (audio,) = await viewer.subscribe(*publisher.producers)
+        producer = audio.producer
+        await wait_for(lambda: audio.packets_sent >= 20, 10, "audio forwarded")
+        # every packet the producer handed on since the consumer started is counted once
+        assert audio.bytes_sent > 0
+        audio.pause()
+        frozen = (audio.packets_sent, audio.bytes_sent)
+        before = producer.forwarded
+        await wait_for(lambda: producer.forwarded >= before + 10, 5, "the producer goes on")
+        assert (audio.packets_sent, audio.bytes_sent) == frozen  # nothing counted while paused
+        audio.resume()
+        await wait_for(lambda: audio.packets_sent >= frozen[0] + 10, 5, "counting again")
+        assert audio.packets_sent <= frozen[0] + producer.forwarded - before
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
