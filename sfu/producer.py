@@ -227,6 +227,8 @@ class Producer:
         self.forwarded_bytes += len(payload)
         for consumer in self._active:
             consumer.forward(view)
+        # the copies' tails served this fan-out only: the NACK cache keeps the payload alone
+        view._out.clear()
 
     def _on_rtcp(self, packet: Any) -> None:
         if isinstance(packet, hooks.RtcpSrPacket) and packet.ssrc == self.ssrc:
