@@ -23,6 +23,7 @@ import aioice.candidate
 import aioice.ice
 import aioice.stun
 import aiortc
+import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc import clock as aiortc_clock
 from aiortc import rtcpeerconnection as aiortc_pc
@@ -160,6 +161,8 @@ def attach_receiver(
     async def handle_rtp(packet: Any, arrival_time_ms: int) -> None:
         on_rtp(packet, arrival_time_ms)
 
+    receiver._sfu_on_rtp = on_rtp  # taken synchronously once RTP bypasses aiortc's queue
+
     async def handle_rtcp(packet: Any) -> None:
         on_rtcp(packet)
 
@@ -183,7 +186,53 @@ def release_receiver_state(receiver: Any) -> None:
 
 def detach_receiver(receiver: Any) -> None:
     """Stop routing packets to a receiver whose producer closed."""
+    receiver._sfu_on_rtp = None
     receiver.transport._unregister_rtp_receiver(receiver)
+
+
+def receive_rtp_directly(pc: RTCPeerConnection) -> bool:
+    """Hand a connected peer's RTP to its producers straight from the socket's callback.
+
+    aiortc puts every datagram in aioice's queue and wakes the DTLS transport's task, which
+    unprotects, parses and routes it and awaits the receiver's coroutine: two turns of the
+    event loop and several coroutines per packet, most of what a publisher's packet costs the
+    SFU before its copies (in a six-party meeting each packet has only five copies to share
+    that cost). Once DTLS is up, a packet whose SSRC aiortc's router already knows, for a
+    receiver a producer has attached, is unprotected, parsed (by aiortc's own parser) and
+    handed on here, synchronously. Everything else — STUN, DTLS, RTCP, and RTP of SSRCs not yet
+    learnt (aiortc learns them from the MID extension) — goes aiortc's way as before.
+    False if DTLS is not up yet (or the peer is already served so).
+    """
+    dtls = dtls_transport(pc)
+    if dtls is None or dtls._rx_srtp is None or getattr(dtls, "_sfu_direct", False):
+        return False
+    session = dtls._rx_srtp
+    ssrc_table = dtls._rtp_router.ssrc_table
+    extensions = dtls._rtp_header_extensions_map
+    current_ms = aiortc_clock.current_ms
+
+    def wrap(original: Callable[[bytes, Any], None]) -> Callable[[bytes, Any], None]:
+        def received(data: bytes, addr: Any) -> None:
+            if len(data) < 12 or not 127 < data[0] < 192 or 191 < data[1] < 224:
+                original(data, addr)  # STUN, DTLS, RTCP
+                return
+            receiver = ssrc_table.get(int.from_bytes(data[8:12], "big"))
+            on_rtp = getattr(receiver, "_sfu_on_rtp", None)
+            if on_rtp is None:
+                original(data, addr)
+                return
+            try:
+                packet = aiortc_rtp.RtpPacket.parse(session.unprotect(data), extensions)
+            except (pylibsrtp.Error, ValueError):
+                return  # not authentic, replayed or malformed: dropped, as aiortc would
+            on_rtp(packet, current_ms())
+
+        return received
+
+    for protocol in dtls.transport._connection._protocols:
+        protocol.datagram_received = wrap(protocol.datagram_received)
+    dtls._sfu_direct = True
+    return True
 
 
 # --- sending side -------------------------------------------------------------------------

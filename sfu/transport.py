@@ -343,6 +343,7 @@ class Transport:
         state = self._pc.connectionState
         if state == "connected":
             hooks.patient_consent(self._pc)
+            hooks.receive_rtp_directly(self._pc)
         if state in ("failed", "closed") and not self.closed:
             logger.info("peer %s vanished (%s): closing its transport", self.peer_id, state)
             self._spawn(self.close())

@@ -255,3 +255,31 @@ async def test_rtp_sink_sends_packets_a_receiver_can_decrypt() -> None:
     finally:
         transport.close()
         receiver.close()
+
+
+async def test_a_publishers_rtp_skips_aiortcs_queue_once_connected() -> None:
+    from .peers import Publisher, Subscriber, SyntheticVideoTrack, ToneTrack, wait_for
+
+    router = Router()
+    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
+    try:
+        await publisher.publish(SyntheticVideoTrack(), ToneTrack())
+        await viewer.subscribe(*publisher.producers)
+        await wait_for(lambda: viewer.total("video") >= 5, 10, "first frames")
+        dtls = publisher.producers[0]._transceiver.receiver.transport
+        assert dtls._sfu_direct
+        seen_by_aiortc = dtls._RTCDtlsTransport__rx_packets
+
+        def forwarded() -> int:
+            return sum(p.forwarded for p in publisher.producers)
+
+        start = forwarded()
+        await wait_for(lambda: forwarded() >= start + 150, 10, "150 more packets")
+        # aiortc's queue and DTLS task saw at most the RTCP of that second, not the media
+        assert dtls._RTCDtlsTransport__rx_packets - seen_by_aiortc < 30
+        frames = viewer.total("video")
+        await wait_for(lambda: viewer.total("video") >= frames + 10, 5, "video carries on")
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()

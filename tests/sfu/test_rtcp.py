@@ -62,17 +62,18 @@ async def test_packets_lost_from_the_publisher_are_nacked_and_repaired() -> None
         await viewer.subscribe(producer)
         await wait_for(lambda: viewer.total("video") >= 5, 10, "first frames")
         receiver = producer._transceiver.receiver
-        original = receiver._handle_rtp_packet
+        # the producer's packets come straight from the socket (receive_rtp_directly)
+        original = receiver._sfu_on_rtp
         state = {"n": 0, "dropped": 0}
 
-        async def lossy(packet: Any, arrival_time_ms: int) -> None:
+        def lossy(packet: Any, arrival_time_ms: int) -> None:
             state["n"] += 1
             if state["n"] % 9 == 0 and state["dropped"] < 20:
                 state["dropped"] += 1
                 return
-            await original(packet, arrival_time_ms)
+            original(packet, arrival_time_ms)
 
-        receiver._handle_rtp_packet = lossy
+        receiver._sfu_on_rtp = lossy
         await wait_for(lambda: state["dropped"] >= 20, 10, "20 packets dropped")
         await wait_for(lambda: producer.nacks_sent >= 5, 5, "NACKs to the publisher")
         # the publisher's retransmissions fill the gaps the SFU saw
