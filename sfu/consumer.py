@@ -194,7 +194,8 @@ class Consumer:
 
     # --- forwarding (hot path) ----------------------------------------------------------
 
-    def forward(self, view: RtpPacketView) -> None:
+    def forward(self, view: RtpPacketView, batch: list[tuple[hooks.RtpSink, bytes]]) -> None:
+        """Protect this consumer's copy of `view` and add it to `batch` (sent by the producer)."""
         if self._need_sync:
             if view.keyframe or self.kind == "audio":
                 self._sync(view)
@@ -204,12 +205,13 @@ class Consumer:
         if (seq_in - self._sync_seq) & 0xFFFF >= 0x8000:
             return  # older than the packet we (re)started at
         # the hot path: the tail is shared by every consumer with this layout, and one call
-        # writes the header, protects in place and sends (see RtpSink.send_packet)
+        # writes the header and protects in place (see RtpSink.protect_packet)
         try:
             first, tail = view._out[self._layout]
         except KeyError:
             first, tail = view.out(self._layout)
-        self._sink.send_packet(
+        sink = self._sink
+        packet = sink.protect_packet(
             first,
             view.mbit | self._pt,
             (seq_in + self._seq_off) & 0xFFFF,
@@ -217,6 +219,8 @@ class Consumer:
             self._ssrc,
             tail,
         )
+        if packet is not None:
+            batch.append((sink, packet))
 
     def _send(self, view: RtpPacketView, seq: int) -> None:
         first, tail = view.out(self._layout)

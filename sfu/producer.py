@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 KEYFRAME_MIN_INTERVAL = 0.5  # seconds between two keyframe requests to one publisher
+FANOUT_GROUP = 16  # copies protected before they are sent (see aiortc_hooks.send_batch)
 CACHE_SIZE = 1024  # packets kept for NACKs (≈ 7 s of 900 kbps video)
 REMB_MAX_AGE = 5.0  # seconds a consumer's bandwidth estimate stays valid
 # what a publisher may send while no viewer has estimated its bandwidth (bits per second)
@@ -60,6 +61,7 @@ class Producer:
         self._pt: int = codec.payloadType
         self._rtx_pt: int | None = None
         self._active: list[Consumer] = []
+        self._groups: list[list[Consumer]] = []  # _active in groups of FANOUT_GROUP
         self._cache: list[RtpPacketView | None] = [None] * CACHE_SIZE
         self._stats = ReceiveStats(self.clock_rate)
         self._nacks = NackTracker() if self.kind == "video" else None
@@ -128,6 +130,7 @@ class Producer:
         for consumer in list(self.consumers.values()):
             await consumer.close()
         self._active = []
+        self._groups = []
         self._cache = []
         self.transport.router.active_speaker.remove(self)
         self.transport.forget_producer(self)
@@ -151,6 +154,9 @@ class Producer:
     def refresh(self) -> None:
         """Rebuild the list of consumers packets go to (the hot loop reads only this)."""
         self._active = [c for c in self.consumers.values() if c.forwarding]
+        self._groups = [
+            self._active[i : i + FANOUT_GROUP] for i in range(0, len(self._active), FANOUT_GROUP)
+        ]
 
     def cached(self, seq: int) -> RtpPacketView | None:
         if not self._cache:
@@ -225,8 +231,14 @@ class Producer:
                 self.request_keyframe()  # the first request could not be sent
         self.forwarded += 1
         self.forwarded_bytes += len(payload)
-        for consumer in self._active:
-            consumer.forward(view)
+        # a group's copies are protected first, then sent: the first viewers' copies leave
+        # after FANOUT_GROUP protects at most, and Python and libsrtp are not cooled by the
+        # kernel's send path between copies
+        for group in self._groups:
+            batch: list[tuple[hooks.RtpSink, bytes]] = []
+            for consumer in group:
+                consumer.forward(view, batch)
+            hooks.send_batch(batch)
         # the copies' tails served this fan-out only: the NACK cache keeps the payload alone
         view._out.clear()
 

@@ -1,11 +1,18 @@
 """Forwarding between real aiortc peers on 127.0.0.1."""
 
-from sfu import Router
+import pytest
+
+from sfu import Router, producer
 
 from .peers import Publisher, Subscriber, SyntheticVideoTrack, ToneTrack, wait_for
 
 
-async def test_vp8_opus_publisher_reaches_three_subscribers_that_decode() -> None:
+@pytest.mark.parametrize("group", [producer.FANOUT_GROUP, 2])
+async def test_vp8_opus_publisher_reaches_three_subscribers_that_decode(
+    group: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with groups of 2, the fan-out protects and sends the three copies in two batches
+    monkeypatch.setattr(producer, "FANOUT_GROUP", group)
     router = Router()
     publisher = Publisher(router, "alice")
     subscribers = [Subscriber(router, f"viewer{i}") for i in range(3)]

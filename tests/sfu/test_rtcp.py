@@ -18,15 +18,26 @@ class DroppingSink:
         self.sink, self.every, self.count, self.dropped = sink, every, 0, 0
         self.seen: set[bytes] = set()
 
-    def send_packet(self, *fields: Any) -> bool:
+    def _drops(self, fields: tuple[Any, ...]) -> bool:
         key = (fields[2], fields[4])  # sequence number and SSRC
         if key not in self.seen:
             self.seen.add(key)
             self.count += 1
             if self.count % self.every == 0:
                 self.dropped += 1
-                return True  # pretend it left: the receiver must notice the gap
-        return bool(self.sink.send_packet(*fields))
+                return True  # it never leaves: the receiver must notice the gap
+        return False
+
+    def protect_packet(self, *fields: Any) -> bytes | None:
+        # the fan-out's path: protected now, sent by the producer through _send
+        return None if self._drops(fields) else self.sink.protect_packet(*fields)
+
+    def _send(self, packet: bytes) -> None:
+        self.sink._send(packet)
+
+    def send_packet(self, *fields: Any) -> bool:
+        # retransmissions
+        return True if self._drops(fields) else bool(self.sink.send_packet(*fields))
 
     def send_rtcp(self, data: bytes) -> bool:
         return bool(self.sink.send_rtcp(data))
