@@ -31,6 +31,10 @@ REMB_CEILING = 2_500_000
 NTP_EPOCH_OFFSET = 2208988800
 
 
+# a cached packet: RtpPacketView's arguments (sequence number first)
+CachedPacket = tuple[int, int, int, bytes, int, int, "tuple[bool, int] | None", bool]
+
+
 def abs_send_time_now() -> int:
     """The abs-send-time extension value for now (6.18 fixed-point seconds, 24 bits)."""
     return int((time.time() + NTP_EPOCH_OFFSET) * (1 << 18)) & 0xFFFFFF
@@ -62,7 +66,10 @@ class Producer:
         self._rtx_pt: int | None = None
         self._active: list[Consumer] = []
         self._groups: list[list[Consumer]] = []  # _active in groups of FANOUT_GROUP
-        self._cache: list[RtpPacketView | None] = [None] * CACHE_SIZE
+        # the NACK cache holds each packet as a plain tuple (RtpPacketView's arguments): the
+        # garbage collector stops tracking a tuple of numbers and bytes once it has seen it,
+        # so seven seconds of packets add nothing to its older generations' scans
+        self._cache: list[CachedPacket | None] = [None] * CACHE_SIZE
         self._stats = ReceiveStats(self.clock_rate)
         self._nacks = NackTracker() if self.kind == "video" else None
         self._is_keyframe = (
@@ -161,9 +168,9 @@ class Producer:
     def cached(self, seq: int) -> RtpPacketView | None:
         if not self._cache:
             return None
-        view = self._cache[seq % CACHE_SIZE]
-        if view is not None and view.sequence_number == seq:
-            return view
+        entry = self._cache[seq % CACHE_SIZE]
+        if entry is not None and entry[0] == seq:
+            return RtpPacketView(*entry)
         return None
 
     # --- from aiortc (see aiortc_hooks.attach_receiver) --------------------------------
@@ -199,7 +206,8 @@ class Producer:
 
     def _receive(self, packet: Any, seq: int, payload: bytes, arrival_ms: int) -> None:
         if self._nacks is not None:
-            if self.cached(seq) is not None:
+            entry = self._cache[seq % CACHE_SIZE]
+            if entry is not None and entry[0] == seq:
                 return  # a duplicate (a retransmission we no longer need)
             missing = self._nacks.add(seq)
             if missing:
@@ -208,7 +216,7 @@ class Producer:
         if newest:
             self.last_seq, self.last_ts, self.last_time = seq, packet.timestamp, time.monotonic()
         level = packet.extensions.audio_level
-        view = RtpPacketView(
+        fields = (
             seq,
             packet.timestamp,
             packet.marker,
@@ -218,8 +226,9 @@ class Producer:
             level,
             self.kind == "video" and self._is_keyframe(payload),
         )
+        view = RtpPacketView(*fields)
         if self._nacks is not None:
-            self._cache[seq % CACHE_SIZE] = view
+            self._cache[seq % CACHE_SIZE] = fields
         if self.paused:
             return
         if level is not None:
@@ -239,8 +248,6 @@ class Producer:
             for consumer in group:
                 consumer.forward(view, batch)
             hooks.send_batch(batch)
-        # the copies' tails served this fan-out only: the NACK cache keeps the payload alone
-        view._out.clear()
 
     def _on_rtcp(self, packet: Any) -> None:
         if isinstance(packet, hooks.RtcpSrPacket) and packet.ssrc == self.ssrc:

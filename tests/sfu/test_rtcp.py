@@ -1,6 +1,7 @@
 """NACK repair in both directions, sender reports, bandwidth estimates."""
 
 import asyncio
+import gc
 from typing import Any
 
 from aiortc.rtp import unpack_remb_fci
@@ -178,6 +179,28 @@ async def test_a_consumer_counts_what_it_forwarded_and_stops_counting_while_paus
         audio.resume()
         await wait_for(lambda: audio.packets_sent >= frozen[0] + 10, 5, "counting again")
         assert audio.packets_sent <= frozen[0] + producer.forwarded - before
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
+
+
+async def test_the_nack_cache_holds_nothing_the_garbage_collector_keeps_scanning() -> None:
+    # seven seconds of packets per video producer: were they tracked objects, every full
+    # collection would walk them all (a pause of every room's packets)
+    router = Router()
+    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        await viewer.subscribe(*publisher.producers)
+        await wait_for(lambda: viewer.total("video") >= 10, 10, "video to be forwarded")
+        entries = [e for e in publisher.producers[0]._cache if e is not None]
+        assert entries
+        gc.collect()
+        assert not any(gc.is_tracked(entry) for entry in entries)
+        seq = entries[-1][0]
+        view = publisher.producers[0].cached(seq)  # what a NACK is answered from
+        assert view is not None and view.sequence_number == seq
     finally:
         await viewer.close()
         await publisher.close()
