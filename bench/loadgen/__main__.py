@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -230,6 +231,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             seconds=round(time.monotonic() - t0, 2),
             reasons=sorted(set(failures))[:5],
         )
+        # every peer is made: the collector's full scans need not walk them again while the
+        # generator measures (with 100 peers one took 25-140 ms here, long enough for its
+        # sockets to overflow)
+        gc.collect()
+        gc.freeze()
         await asyncio.sleep(args.warmup)
         result = await measure(args, subs, failures, probe)
         result["join_retries"] = retries
