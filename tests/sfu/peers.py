@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import fractions
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiortc import (
@@ -209,3 +210,19 @@ async def packets_received(pc: RTCPeerConnection, kind: str) -> int:
         report = await transceiver.receiver.getStats()
         total += sum(s.packetsReceived for s in report.values() if s.type == "inbound-rtp")
     return total
+
+
+@contextlib.asynccontextmanager
+async def video_flowing() -> AsyncIterator[tuple[Publisher, Subscriber]]:
+    """A publisher's video reaching one viewer through a router (DTLS and ICE done)."""
+    router = Router()
+    publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        await viewer.subscribe(*publisher.producers)
+        await wait_for(lambda: viewer.total("video") >= 5, 10, "frames")
+        yield publisher, viewer
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()

@@ -1,8 +1,6 @@
 """Every aiortc / aioice internal sfu.aiortc_hooks relies on: these fail if aiortc changes."""
 
-import contextlib
 import inspect
-from collections.abc import AsyncIterator
 
 import aioice
 import aiortc
@@ -13,7 +11,7 @@ from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from sfu import Router, SfuConfig
 from sfu import aiortc_hooks as hooks
 
-from .peers import Publisher, Subscriber, SyntheticVideoTrack, client_pc, wait_for
+from .peers import Publisher, Subscriber, SyntheticVideoTrack, client_pc, video_flowing, wait_for
 
 
 def test_pinned_versions() -> None:
@@ -104,22 +102,6 @@ async def test_announced_address_replaces_the_bound_one_in_the_candidate() -> No
         assert " 127.0.0.1 " not in pc.localDescription.sdp
     finally:
         await pc.close()
-
-
-@contextlib.asynccontextmanager
-async def video_flowing() -> AsyncIterator[tuple[Publisher, Subscriber]]:
-    """A publisher's video reaching one viewer through a router (DTLS and ICE done)."""
-    router = Router()
-    publisher, viewer = Publisher(router, "p"), Subscriber(router, "v")
-    try:
-        await publisher.publish(SyntheticVideoTrack())
-        await viewer.subscribe(*publisher.producers)
-        await wait_for(lambda: viewer.total("video") >= 5, 10, "frames")
-        yield publisher, viewer
-    finally:
-        await viewer.close()
-        await publisher.close()
-        await router.close()
 
 
 async def test_forwarding_path_bypasses_aiortc_decoders_and_encoders() -> None:
@@ -258,7 +240,7 @@ async def test_rtp_sink_sends_packets_a_receiver_can_decrypt() -> None:
 
 
 async def test_a_publishers_rtp_skips_aiortcs_queue_once_connected() -> None:
-    from .peers import Publisher, Subscriber, SyntheticVideoTrack, ToneTrack, wait_for
+    from .peers import ToneTrack, wait_for
 
     router = Router()
     publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")

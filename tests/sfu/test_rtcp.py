@@ -9,7 +9,14 @@ from aiortc.rtp import unpack_remb_fci
 from sfu import Router
 from sfu.producer import REMB_CEILING
 
-from .peers import Publisher, Subscriber, SyntheticVideoTrack, ToneTrack, wait_for
+from .peers import (
+    Publisher,
+    Subscriber,
+    SyntheticVideoTrack,
+    ToneTrack,
+    video_flowing,
+    wait_for,
+)
 
 
 class DroppingSink:
@@ -188,12 +195,7 @@ async def test_a_consumer_counts_what_it_forwarded_and_stops_counting_while_paus
 async def test_the_nack_cache_holds_nothing_the_garbage_collector_keeps_scanning() -> None:
     # seven seconds of packets per video producer: were they tracked objects, every full
     # collection would walk them all (a pause of every room's packets)
-    router = Router()
-    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
-    try:
-        await publisher.publish(SyntheticVideoTrack())
-        await viewer.subscribe(*publisher.producers)
-        await wait_for(lambda: viewer.total("video") >= 10, 10, "video to be forwarded")
+    async with video_flowing() as (publisher, _viewer):
         entries = [e for e in publisher.producers[0]._cache if e is not None]
         assert entries
         gc.collect()
@@ -201,7 +203,3 @@ async def test_the_nack_cache_holds_nothing_the_garbage_collector_keeps_scanning
         seq = entries[-1][0]
         view = publisher.producers[0].cached(seq)  # what a NACK is answered from
         assert view is not None and view.sequence_number == seq
-    finally:
-        await viewer.close()
-        await publisher.close()
-        await router.close()
