@@ -2,7 +2,7 @@
 
 Times, in one process on one core, per copy of a 1,100-byte packet sent to 100 local sockets:
 the floor (pylibsrtp protect + socket.sendto), the SFU's in-place protect + sendto
-(RtpSink.send_packet), and the whole Consumer.forward (header rewrite included).
+(RtpSink.send_packet), and the whole fan-out (forward_group: header rewrite included).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import pylibsrtp
 
 from sfu import aiortc_hooks as hooks
-from sfu.consumer import Consumer
+from sfu.consumer import Consumer, forward_group
 from sfu.rtp_packet_view import RtpPacketView
 
 DESTINATIONS = 100
@@ -135,10 +135,7 @@ def main() -> None:
 
     def forward(i: int) -> None:
         view = RtpPacketView(i, 3000 * i, 0, payload, 0, 0x123456, None, False)
-        batch: list[Any] = []
-        for consumer in consumers:
-            consumer.forward(view, batch)
-        hooks.send_batch(batch)
+        forward_group(view, consumers)
 
     def protect(i: int) -> None:
         for session in sessions:

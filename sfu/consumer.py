@@ -194,34 +194,6 @@ class Consumer:
 
     # --- forwarding (hot path) ----------------------------------------------------------
 
-    def forward(self, view: RtpPacketView, batch: list[tuple[hooks.RtpSink, bytes]]) -> None:
-        """Protect this consumer's copy of `view` and add it to `batch` (sent by the producer)."""
-        if self._need_sync:
-            if view.keyframe or self.kind == "audio":
-                self._sync(view)
-            else:
-                return  # a video receiver starts at a keyframe, never mid-picture
-        seq_in = view.sequence_number
-        if (seq_in - self._sync_seq) & 0xFFFF >= 0x8000:
-            return  # older than the packet we (re)started at
-        # the hot path: the tail is shared by every consumer with this layout, and one call
-        # writes the header and protects in place (see RtpSink.protect_packet)
-        try:
-            first, tail = view._out[self._layout]
-        except KeyError:
-            first, tail = view.out(self._layout)
-        sink = self._sink
-        packet = sink.protect_packet(
-            first,
-            view.mbit | self._pt,
-            (seq_in + self._seq_off) & 0xFFFF,
-            (view.timestamp + self._ts_off) & 0xFFFFFFFF,
-            self._ssrc,
-            tail,
-        )
-        if packet is not None:
-            batch.append((sink, packet))
-
     def _send(self, view: RtpPacketView, seq: int) -> None:
         first, tail = view.out(self._layout)
         if self._sink.send_packet(
@@ -365,3 +337,58 @@ class Consumer:
             "remb_bps": self.remb_bps,
             "fraction_lost": self.fraction_lost,
         }
+
+
+def forward_group(view: RtpPacketView, group: list[Consumer]) -> None:
+    """Forward one incoming packet to a group of consumers: protect every copy, then send them.
+
+    The hot path, in one function: each copy's header (the consumer's payload type, SSRC and
+    offsets) is written into its peer's SRTP buffer in front of the tail shared by every
+    consumer with the same header-extension layout, protected in place (as
+    RtpSink.protect_packet does) and kept; the copies leave together at the end (send_batch).
+    No Python call per copy, which the server, where each copy's state is cold, pays more
+    than a micro-benchmark shows (≈ 8 % of the server's CPU at 100 viewers, measured by
+    alternating both ways each second in one server).
+    """
+    seq_in = view.sequence_number
+    ts_in = view.timestamp
+    mbit = view.mbit
+    tails = view._out
+    pack_header = hooks.RTP_HEADER.pack_into
+    protect = hooks.srtp_protect
+    batch: list[tuple[hooks.RtpSink, bytes]] = []
+    for consumer in group:
+        if consumer._need_sync:
+            if view.keyframe or consumer.kind == "audio":
+                consumer._sync(view)
+            else:
+                continue  # a video receiver starts at a keyframe, never mid-picture
+        if (seq_in - consumer._sync_seq) & 0xFFFF >= 0x8000:
+            continue  # older than the packet this consumer (re)started at
+        try:
+            first, tail = tails[consumer._layout]
+        except KeyError:
+            first, tail = view.out(consumer._layout)
+        sink = consumer._sink
+        if sink._pair is None and not sink._refresh():
+            continue  # not connected (yet)
+        end = 12 + len(tail)
+        if end > hooks.MAX_PROTECTED_INPUT:
+            continue
+        buffer = sink._view
+        pack_header(
+            buffer,
+            0,
+            first,
+            mbit | consumer._pt,
+            (seq_in + consumer._seq_off) & 0xFFFF,
+            (ts_in + consumer._ts_off) & 0xFFFFFFFF,
+            consumer._ssrc,
+        )
+        buffer[12:end] = tail
+        length = sink._len_p
+        length[0] = end
+        if protect(sink._srtp, sink._cdata, length):
+            continue
+        batch.append((sink, bytes(buffer[: length[0]])))
+    hooks.send_batch(batch)

@@ -10,6 +10,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from . import aiortc_hooks as hooks
+from .consumer import forward_group
 from .errors import ClosedError
 from .nack_tracker import NackTracker
 from .receive_stats import ReceiveStats
@@ -244,10 +245,7 @@ class Producer:
         # after FANOUT_GROUP protects at most, and Python and libsrtp are not cooled by the
         # kernel's send path between copies
         for group in self._groups:
-            batch: list[tuple[hooks.RtpSink, bytes]] = []
-            for consumer in group:
-                consumer.forward(view, batch)
-            hooks.send_batch(batch)
+            forward_group(view, group)
 
     def _on_rtcp(self, packet: Any) -> None:
         if isinstance(packet, hooks.RtcpSrPacket) and packet.ssrc == self.ssrc:
