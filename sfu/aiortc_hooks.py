@@ -473,7 +473,8 @@ class RtpSink:
         self._session = session
         self._srtp = session._srtp[0]
         self._cdata = session._cdata
-        self._view = memoryview(session._buffer)
+        # the session's cffi buffer: written in place, and a slice of it is a bytes copy
+        self._view = session._buffer
         self._pair = pair
         return True
 
@@ -494,7 +495,8 @@ class RtpSink:
         len_p[0] = end
         if srtp_protect(self._srtp, self._cdata, len_p):
             return None
-        return bytes(view[: len_p[0]])
+        packet: bytes = view[: len_p[0]]  # a cffi buffer's slice is a bytes copy
+        return packet
 
     def send(self, packet: bytes) -> bool:
         """Hand a protected packet to the socket; a full buffer drops it."""

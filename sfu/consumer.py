@@ -390,5 +390,5 @@ def forward_group(view: RtpPacketView, group: list[Consumer]) -> None:
         length[0] = end
         if protect(sink._srtp, sink._cdata, length):
             continue
-        batch.append((sink, bytes(buffer[: length[0]])))
+        batch.append((sink, buffer[: length[0]]))  # a cffi buffer's slice: bytes
     hooks.send_batch(batch)
