@@ -110,9 +110,18 @@ class Router:
         self.active_speaker.start()
 
     async def _run_rtcp(self) -> None:
+        # each peer's reports once per RTCP_INTERVAL, the peers spread over the interval: a
+        # hearing's hundred peers at once would hold every packet back for several ms
         while True:
-            await asyncio.sleep(RTCP_INTERVAL)
-            for transport in list(self._transports.values()):
+            transports = list(self._transports.values())
+            if not transports:
+                await asyncio.sleep(RTCP_INTERVAL)
+                continue
+            pause = RTCP_INTERVAL / len(transports)
+            for transport in transports:
+                await asyncio.sleep(pause)
+                if transport.closed:
+                    continue
                 try:
                     transport.send_reports()
                 except Exception:

@@ -2,11 +2,15 @@
 
 import asyncio
 import gc
+import itertools
+import time
 from typing import Any
 
+import pytest
 from aiortc.rtp import unpack_remb_fci
 
 from sfu import Router
+from sfu import router as router_module
 from sfu.producer import REMB_CEILING
 
 from .peers import (
@@ -189,3 +193,37 @@ async def test_the_nack_cache_holds_nothing_the_garbage_collector_keeps_scanning
         seq = entries[-1][0]
         view = publisher.producers[0].cached(seq)  # what a NACK is answered from
         assert view is not None and view.sequence_number == seq
+
+
+async def test_the_peers_reports_are_spread_over_the_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a hearing's peers all reported at once would hold every packet back meanwhile
+    monkeypatch.setattr(router_module, "RTCP_INTERVAL", 0.4)
+    router = Router()
+    publisher = Publisher(router, "pub")
+    viewers = [Subscriber(router, f"viewer{i}") for i in range(3)]
+    calls: list[tuple[float, str]] = []
+    try:
+        await publisher.publish(SyntheticVideoTrack())
+        for viewer in viewers:
+            await viewer.subscribe(*publisher.producers)
+        transports = [publisher.transport] + [v.transport for v in viewers]
+        for transport in transports:
+            assert transport is not None
+            send = transport.send_reports
+
+            def recording(send: Any = send, peer: str = transport.peer_id) -> None:
+                calls.append((time.monotonic(), peer))
+                send()
+
+            monkeypatch.setattr(transport, "send_reports", recording)
+        await wait_for(lambda: len(calls) >= 12, 5, "three rounds of reports")
+        gaps = [b[0] - a[0] for a, b in itertools.pairwise(calls)]
+        assert min(gaps) >= 0.4 / 4 * 0.9  # one peer at a time, a quarter interval apart
+        assert {peer for _, peer in calls[-4:]} == {t.peer_id for t in transports if t}
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        await publisher.close()
+        await router.close()
