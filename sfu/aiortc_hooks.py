@@ -411,9 +411,10 @@ class _NominatedPairs(dict[int, Any]):
 class RtpSink:
     """Protects and sends RTP / RTCP on a DTLS transport's selected pair, synchronously.
 
-    The forwarding path (protect_packet, then send_batch) writes the header and payload straight
-    into the SRTP session's buffer, protects it in place with libsrtp and hands it to the
-    selected pair's raw socket: no coroutine, none of aiortc's or aioice's layers. That
+    The forwarding path (consumer.forward_group, then send_batch; send_packet for one packet)
+    writes the header and payload straight into the SRTP session's buffer, protects it in place
+    with libsrtp and hands it to the selected pair's raw socket: no coroutine, none of aiortc's
+    or aioice's layers. That
     socket is connected to the peer once a pair is selected: the kernel keeps its route and
     Python parses no address per copy (≈ 10 % of a copy's CPU); aioice answers only the selected
     pair after nomination, so nothing it needs is filtered out. The sink forgets the pair
@@ -478,39 +479,30 @@ class RtpSink:
         self._pair = pair
         return True
 
-    def protect_packet(
-        self, b0: int, b1: int, seq: int, ts: int, ssrc: int, tail: bytes
-    ) -> bytes | None:
-        """One RTP packet (a fresh 12-byte header, then `tail`: extensions + payload),
-        protected and ready for the socket, or None when it cannot be sent (yet)."""
+    def send_packet(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, tail: bytes) -> bool:
+        """Send one RTP packet: a fresh 12-byte header, then `tail` (extensions + payload).
+
+        For single packets (resends); the fan-out makes a group's copies in one function
+        (consumer.forward_group) and sends them with send_batch.
+        """
         if self._pair is None and not self._refresh():
-            return None
+            return False
         view = self._view
         end = 12 + len(tail)
         if end > MAX_PROTECTED_INPUT:
-            return None
+            return False
         RTP_HEADER.pack_into(view, 0, b0, b1, seq, ts, ssrc)
         view[12:end] = tail
         len_p = self._len_p
         len_p[0] = end
         if srtp_protect(self._srtp, self._cdata, len_p):
-            return None
-        packet: bytes = view[: len_p[0]]  # a cffi buffer's slice is a bytes copy
-        return packet
-
-    def send(self, packet: bytes) -> bool:
-        """Hand a protected packet to the socket; a full buffer drops it."""
+            return False
         try:
-            self._send(packet)
+            self._send(view[: len_p[0]])
         except OSError:  # full socket buffer, or a peer that vanished
             self.dropped += 1
             return False
         return True
-
-    def send_packet(self, b0: int, b1: int, seq: int, ts: int, ssrc: int, tail: bytes) -> bool:
-        """Protect and send one RTP packet at once (resends; the fan-out batches instead)."""
-        packet = self.protect_packet(b0, b1, seq, ts, ssrc, tail)
-        return packet is not None and self.send(packet)
 
     def send_rtp(self, data: bytes) -> bool:
         """Send a ready-made RTP packet (slow path, kept for tests and tools)."""
@@ -528,7 +520,7 @@ class RtpSink:
 
 
 def send_batch(batch: list[tuple[RtpSink, bytes]]) -> None:
-    """Send packets made by RtpSink.protect_packet, one after the other.
+    """Send protected packets (consumer.forward_group makes them), one after the other.
 
     The fan-out first protects a group of copies, then sends them: Python and libsrtp run
     warm, and the kernel's send path (which on loopback also delivers each copy) runs after,

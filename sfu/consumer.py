@@ -345,7 +345,7 @@ def forward_group(view: RtpPacketView, group: list[Consumer]) -> None:
     The hot path, in one function: each copy's header (the consumer's payload type, SSRC and
     offsets) is written into its peer's SRTP buffer in front of the tail shared by every
     consumer with the same header-extension layout, protected in place (as
-    RtpSink.protect_packet does) and kept; the copies leave together at the end (send_batch).
+    RtpSink.send_packet does) and kept; the copies leave together at the end (send_batch).
     No Python call per copy, which the server, where each copy's state is cold, pays more
     than a micro-benchmark shows (≈ 8 % of the server's CPU at 100 viewers, measured by
     alternating both ways each second in one server).

@@ -65,8 +65,8 @@ class Producer:
         self._transceiver = transceiver
         self._pt: int = codec.payloadType
         self._rtx_pt: int | None = None
-        self._active: list[Consumer] = []
-        self._groups: list[list[Consumer]] = []  # _active in groups of FANOUT_GROUP
+        # the forwarding consumers in groups of FANOUT_GROUP (the hot loop reads only this)
+        self._groups: list[list[Consumer]] = []
         # the NACK cache holds each packet as a plain tuple (RtpPacketView's arguments): the
         # garbage collector stops tracking a tuple of numbers and bytes once it has seen it,
         # so seven seconds of packets add nothing to its older generations' scans
@@ -137,7 +137,6 @@ class Producer:
         self._cancel_keyframe_timer()
         for consumer in list(self.consumers.values()):
             await consumer.close()
-        self._active = []
         self._groups = []
         self._cache = []
         self.transport.router.active_speaker.remove(self)
@@ -160,19 +159,19 @@ class Producer:
         self.refresh()
 
     def refresh(self) -> None:
-        """Rebuild the list of consumers packets go to (the hot loop reads only this)."""
-        self._active = [c for c in self.consumers.values() if c.forwarding]
-        self._groups = [
-            self._active[i : i + FANOUT_GROUP] for i in range(0, len(self._active), FANOUT_GROUP)
-        ]
+        """Rebuild the groups of consumers packets go to."""
+        active = [c for c in self.consumers.values() if c.forwarding]
+        self._groups = [active[i : i + FANOUT_GROUP] for i in range(0, len(active), FANOUT_GROUP)]
 
     def cached(self, seq: int) -> RtpPacketView | None:
+        entry = self._cached_entry(seq)
+        return RtpPacketView(*entry) if entry is not None else None
+
+    def _cached_entry(self, seq: int) -> CachedPacket | None:
         if not self._cache:
             return None
         entry = self._cache[seq % CACHE_SIZE]
-        if entry is not None and entry[0] == seq:
-            return RtpPacketView(*entry)
-        return None
+        return entry if entry is not None and entry[0] == seq else None
 
     # --- from aiortc (see aiortc_hooks.attach_receiver) --------------------------------
 
@@ -207,8 +206,7 @@ class Producer:
 
     def _receive(self, packet: Any, seq: int, payload: bytes, arrival_ms: int) -> None:
         if self._nacks is not None:
-            entry = self._cache[seq % CACHE_SIZE]
-            if entry is not None and entry[0] == seq:
+            if self._cached_entry(seq) is not None:
                 return  # a duplicate (a retransmission we no longer need)
             missing = self._nacks.add(seq)
             if missing:

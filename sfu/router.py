@@ -120,8 +120,6 @@ class Router:
             pause = RTCP_INTERVAL / len(transports)
             for transport in transports:
                 await asyncio.sleep(pause)
-                if transport.closed:
-                    continue
                 try:
                     transport.send_reports()
                 except Exception:

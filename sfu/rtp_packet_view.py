@@ -108,7 +108,7 @@ class RtpPacketView:
         """(first header byte, extensions + payload) of the copies sent with this layout.
 
         Built once per layout and shared by every consumer using it: a copy then costs one
-        header and one buffer write (see RtpSink.protect_packet).
+        header and one buffer write (see consumer.forward_group).
         """
         found = self._out.get(layout)
         if found is None:
