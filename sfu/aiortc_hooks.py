@@ -74,11 +74,19 @@ ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 
 SENDER = "_RTCRtpSender__"
 
-# libsrtp through pylibsrtp's cffi binding: protect in place, in the session's own buffer
+# libsrtp through pylibsrtp's cffi binding: protect in place, in one buffer for all peers
 srtp_ffi = srtp_binding.ffi
 srtp_protect = srtp_binding.lib.srtp_protect
 SRTP_BUFFER = 1500
 MAX_PROTECTED_INPUT = SRTP_BUFFER - 16 - 128  # pylibsrtp's SRTP_MAX_TRAILER_LEN
+# Every RTP copy the SFU sends is written here, protected with its peer's session and sliced
+# out (a bytes copy) before the next copy is written; all on the event loop's thread. One
+# buffer that stays in the CPU's cache, instead of each peer's session buffer (1.5 KB apiece,
+# cold again by the time that peer's next copy comes): ≈ 6 % less server CPU at 200 viewers
+# (paired 2-s windows alternating both ways in one server).
+SEND_BUFFER = srtp_ffi.new("char[]", SRTP_BUFFER)
+SEND_VIEW = srtp_ffi.buffer(SEND_BUFFER)
+SEND_LENGTH = srtp_ffi.new("int *")
 RTP_HEADER = struct.Struct("!BBHII")
 
 
@@ -412,29 +420,26 @@ class RtpSink:
     """Protects and sends RTP / RTCP on a DTLS transport's selected pair, synchronously.
 
     The forwarding path (consumer.forward_group, then send_batch; send_packet for one packet)
-    writes the header and payload straight into the SRTP session's buffer, protects it in place
-    with libsrtp and hands it to the selected pair's raw socket: no coroutine, none of aiortc's
-    or aioice's layers. That
-    socket is connected to the peer once a pair is selected: the kernel keeps its route and
-    Python parses no address per copy (≈ 10 % of a copy's CPU); aioice answers only the selected
-    pair after nomination, so nothing it needs is filtered out. The sink forgets the pair
-    whenever aioice's nominated pairs change (_NominatedPairs) and looks again at the next
-    send, connecting the socket anew; the SRTP session is taken then too (aiortc sets it once,
-    when DTLS completes; until then nothing is sent).
+    writes the header and payload straight into one cffi buffer (SEND_BUFFER), protects it in
+    place with the peer's libsrtp session and hands it to the selected pair's raw socket: no
+    coroutine, none of aiortc's or aioice's layers. That socket is connected to the peer once a
+    pair is selected: the kernel keeps its route and Python parses no address per copy (≈ 10 %
+    of a copy's CPU); aioice answers only the selected pair after nomination, so nothing it
+    needs is filtered out. The sink forgets the pair whenever aioice's nominated pairs change
+    (_NominatedPairs) and looks again at the next send, connecting the socket anew; the SRTP
+    session is taken then too (aiortc sets it once, when DTLS completes; until then nothing is
+    sent).
     A packet that does not fit the socket buffer is dropped (as a congested network would; NACKs
     repair it).
     """
 
     __slots__ = (
-        "_cdata",
         "_connection",
         "_dtls",
-        "_len_p",
         "_pair",
         "_send",
         "_session",
         "_srtp",
-        "_view",
         "dropped",
     )
 
@@ -443,7 +448,6 @@ class RtpSink:
         self._connection: Any = None
         self._pair: Any = None
         self._session: Any = None
-        self._len_p = srtp_ffi.new("int *")
         self.dropped = 0  # packets refused by a full socket buffer or a failed send
 
     def bind(self, dtls: Any) -> None:
@@ -473,9 +477,6 @@ class RtpSink:
         self._send = sock.send
         self._session = session
         self._srtp = session._srtp[0]
-        self._cdata = session._cdata
-        # the session's cffi buffer: written in place, and a slice of it is a bytes copy
-        self._view = session._buffer
         self._pair = pair
         return True
 
@@ -487,18 +488,16 @@ class RtpSink:
         """
         if self._pair is None and not self._refresh():
             return False
-        view = self._view
         end = 12 + len(tail)
         if end > MAX_PROTECTED_INPUT:
             return False
-        RTP_HEADER.pack_into(view, 0, b0, b1, seq, ts, ssrc)
-        view[12:end] = tail
-        len_p = self._len_p
-        len_p[0] = end
-        if srtp_protect(self._srtp, self._cdata, len_p):
+        RTP_HEADER.pack_into(SEND_VIEW, 0, b0, b1, seq, ts, ssrc)
+        SEND_VIEW[12:end] = tail
+        SEND_LENGTH[0] = end
+        if srtp_protect(self._srtp, SEND_BUFFER, SEND_LENGTH):
             return False
         try:
-            self._send(view[: len_p[0]])
+            self._send(SEND_VIEW[: SEND_LENGTH[0]])  # a cffi buffer's slice: bytes
         except OSError:  # full socket buffer, or a peer that vanished
             self.dropped += 1
             return False
