@@ -26,6 +26,7 @@ import aiortc
 import pylibsrtp
 from aiortc import RTCPeerConnection, RTCRtpTransceiver
 from aiortc import clock as aiortc_clock
+from aiortc import rtcdtlstransport as aiortc_dtls
 from aiortc import rtcpeerconnection as aiortc_pc
 from aiortc import rtp as aiortc_rtp
 from aiortc import sdp as aiortc_sdp
@@ -87,6 +88,11 @@ MAX_PROTECTED_INPUT = SRTP_BUFFER - 16 - 128  # pylibsrtp's SRTP_MAX_TRAILER_LEN
 SEND_BUFFER = srtp_ffi.new("char[]", SRTP_BUFFER)
 SEND_VIEW = srtp_ffi.buffer(SEND_BUFFER)
 SEND_LENGTH = srtp_ffi.new("int *")
+# Packets a transmit session remembers, so that a resend of an earlier sequence number (a
+# stream without RTX) may be protected again (libsrtp's replay window). aiortc keeps 1024;
+# libsrtp shifts that window on every packet protected: 256 (2 s of 900 kbps video) cost
+# ≈ 3 % less server CPU at 200 viewers (paired 2-s windows in one server, both ways).
+SEND_WINDOW = 256
 RTP_HEADER = struct.Struct("!BBHII")
 
 
@@ -416,6 +422,30 @@ class _NominatedPairs(dict[int, Any]):
         return value
 
 
+def _session_with_send_window(policy: pylibsrtp.Policy) -> pylibsrtp.Session:
+    if policy.ssrc_type == pylibsrtp.Policy.SSRC_ANY_OUTBOUND:
+        policy.window_size = SEND_WINDOW
+    return pylibsrtp.Session(policy)
+
+
+def _use_send_window(dtls: Any) -> None:
+    """Make `dtls` set up its transmit SRTP session with SEND_WINDOW when DTLS completes."""
+    if getattr(dtls, "_sfu_send_window", False):
+        return
+    setup = dtls._setup_srtp
+
+    def setup_srtp() -> None:
+        # aiortc makes both sessions here, synchronously: its Session name is ours meanwhile
+        aiortc_dtls.Session = _session_with_send_window  # type: ignore[attr-defined,assignment]
+        try:
+            setup()
+        finally:
+            aiortc_dtls.Session = pylibsrtp.Session  # type: ignore[attr-defined]
+
+    dtls._setup_srtp = setup_srtp
+    dtls._sfu_send_window = True
+
+
 class RtpSink:
     """Protects and sends RTP / RTCP on a DTLS transport's selected pair, synchronously.
 
@@ -451,6 +481,7 @@ class RtpSink:
         self.dropped = 0  # packets refused by a full socket buffer or a failed send
 
     def bind(self, dtls: Any) -> None:
+        _use_send_window(dtls)
         self._dtls = dtls
         self._connection = dtls.transport._connection
         self._pair = None

@@ -135,6 +135,28 @@ async def test_forwarding_connects_the_selected_pairs_socket_to_the_viewer() -> 
         await wait_for(lambda: consumer.fraction_lost == 0 and consumer.remb_bps > 0, 10, "REMB")
 
 
+async def test_a_viewers_transmit_session_keeps_the_sfus_replay_window() -> None:
+    import pylibsrtp
+
+    def protect(session: pylibsrtp.Session, seq: int) -> bytes:
+        return session.protect(bytes([0x80, 96]) + seq.to_bytes(2, "big") + bytes(8) + b"x" * 20)
+
+    async with video_flowing() as (publisher, viewer):
+        assert viewer.transport is not None and publisher.transport is not None
+        # the SFU's own transmit session: an earlier packet may be protected again within
+        # SEND_WINDOW packets (a resend without RTX), not beyond
+        tx = hooks.dtls_transport(viewer.transport._pc)._tx_srtp
+        protect(tx, 1000)
+        protect(tx, 1000 - hooks.SEND_WINDOW + 1)
+        with pytest.raises(pylibsrtp.Error):
+            protect(tx, 1000 - hooks.SEND_WINDOW - 1)
+    # aiortc makes its sessions in _setup_srtp, by its module's name Session, once DTLS is up
+    source = inspect.getsource(RTCDtlsTransport)
+    assert "self._setup_srtp()" in source and "self._tx_srtp = Session(tx_policy)" in source
+    # aiortc's name for the session class is its own again
+    assert aiortc.rtcdtlstransport.Session is pylibsrtp.Session
+
+
 def test_the_shared_certificate_is_renewed_after_its_lifetime() -> None:
     first = hooks.shared_certificate()
     assert hooks.shared_certificate() is first
@@ -215,6 +237,7 @@ async def test_rtp_sink_sends_packets_a_receiver_can_decrypt() -> None:
         dtls = types.SimpleNamespace(
             _tx_srtp=pylibsrtp.Session(_policy(pylibsrtp.Policy.SSRC_ANY_OUTBOUND, key)),
             transport=types.SimpleNamespace(_connection=connection),
+            _setup_srtp=lambda: None,
         )
         sink = hooks.RtpSink()
         sink.bind(dtls)
