@@ -6,8 +6,8 @@ delivering it on the same machine). This program does exactly that and nothing e
 packets (the bench's clip, at its pace: ≈ 110 video and 50 audio packets a second), the same
 addresses and cores as the servers, one connected socket and one SRTP session per subscriber,
 the header written and the packet protected in place in one buffer for all subscribers, as
-Madoguchi's fan-out does. Its CPU per
-packet is what no server written on these parts can go under; the report sets it beside Janus.
+Madoguchi's fan-out does. Its CPU per packet is what no server written on these parts can go
+under; the report sets it beside Janus.
 
     python -m bench.floor receive --address A --count N     (generator core: drains N sockets
                                                              until SIGTERM)
