@@ -40,6 +40,7 @@ from aiortc.rtcrtpparameters import (
 from OpenSSL import SSL
 from pylibsrtp import _binding as srtp_binding
 
+from . import ticker
 from .config import SfuConfig
 
 AIORTC_VERSION = "1.16.0"
@@ -53,10 +54,7 @@ RtcpRrPacket = aiortc_rtp.RtcpRrPacket
 RtcpByePacket = aiortc_rtp.RtcpByePacket
 RtcpPsfbPacket = aiortc_rtp.RtcpPsfbPacket
 RtcpRtpfbPacket = aiortc_rtp.RtcpRtpfbPacket
-RtcpSdesPacket = aiortc_rtp.RtcpSdesPacket
 RtcpReceiverInfo = aiortc_rtp.RtcpReceiverInfo
-RtcpSenderInfo = aiortc_rtp.RtcpSenderInfo
-RtcpSourceInfo = aiortc_rtp.RtcpSourceInfo
 RTCP_PSFB_PLI = aiortc_rtp.RTCP_PSFB_PLI
 RTCP_PSFB_FIR = aiortc_rtp.RTCP_PSFB_FIR
 RTCP_PSFB_APP = aiortc_rtp.RTCP_PSFB_APP
@@ -224,6 +222,7 @@ def receive_rtp_directly(pc: RTCPeerConnection) -> bool:
     ssrc_table = dtls._rtp_router.ssrc_table
     extensions = dtls._rtp_header_extensions_map
     current_ms = aiortc_clock.current_ms
+    monotonic, tick_due = time.monotonic, ticker._due
 
     def wrap(original: Callable[[bytes, Any], None]) -> Callable[[bytes, Any], None]:
         def received(data: bytes, addr: Any) -> None:
@@ -240,6 +239,8 @@ def receive_rtp_directly(pc: RTCPeerConnection) -> bool:
             except (pylibsrtp.Error, ValueError):
                 return  # not authentic, replayed or malformed: dropped, as aiortc would
             on_rtp(packet, current_ms())
+            if monotonic() >= tick_due[0]:
+                ticker.poll()
 
         return received
 
@@ -717,7 +718,7 @@ async def _check_consent(connection: Any) -> None:
     answered = loop.time()
     key = connection.remote_password.encode("utf8")
     while True:
-        await asyncio.sleep(CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+        await ticker.ticker().sleep(CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
         for pair in list(connection._nominated.values()):
             request = connection.build_request(pair, nominate=False)
             try:

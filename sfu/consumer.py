@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NTP_FRACTION = 1 << 32
+RTCP_SR, RTCP_SDES = 200, 202
+SENDER_REPORT = struct.Struct("!BBHIQIII")  # header (V=2, PT, length 6), SSRC, sender info
+REPORTS_MAX_BYTES = 1000  # one compound RTCP packet stays well inside any path's MTU
 
 
 class Consumer:
@@ -48,7 +51,7 @@ class Consumer:
         self._pt = 0
         self._rtx_pt: int | None = None
         self._layout = (0, 0)
-        self._cname: str | None = None
+        self.sdes_chunk = b""  # this stream's SDES chunk (SSRC, CNAME), sent with its SRs
         self._need_sync = True
         self._sync_seq = 0
         self._seq_off = 0
@@ -125,7 +128,7 @@ class Consumer:
         self.mid = params.mid
         self._pt = params.payload_type
         self._rtx_pt = params.rtx_payload_type
-        self._cname = params.cname
+        self.sdes_chunk = _sdes_chunk(self._ssrc, params.cname)
         ids = params.extension_ids
         self._layout = (ids.get(hooks.ABS_SEND_TIME_URI, 0), ids.get(hooks.AUDIO_LEVEL_URI, 0))
         self.started = True
@@ -288,12 +291,11 @@ class Consumer:
 
     # --- RTCP to the receiver -----------------------------------------------------------
 
-    def sender_report(self) -> bytes | None:
+    def sender_report(self, now: float) -> bytes | None:
         """SR with the rewritten RTP time on the publisher's NTP clock (keeps lip sync)."""
         if not self.forwarding or self._need_sync or not self.packets_sent:
             return None
         producer = self.producer
-        now = time.monotonic()
         if producer.sr_time:
             elapsed = now - producer.sr_time
             ntp = producer.sr_ntp + int(elapsed * NTP_FRACTION)
@@ -301,22 +303,16 @@ class Consumer:
         else:
             ntp = hooks.current_ntp_time()
             rtp = producer.last_ts + int((now - producer.last_time) * producer.clock_rate)
-        report = hooks.RtcpSrPacket(
-            ssrc=self._ssrc,
-            sender_info=hooks.RtcpSenderInfo(
-                ntp_timestamp=ntp & 0xFFFFFFFFFFFFFFFF,
-                rtp_timestamp=(rtp + self._ts_off) & 0xFFFFFFFF,
-                packet_count=self.packets_sent & 0xFFFFFFFF,
-                octet_count=self.bytes_sent & 0xFFFFFFFF,
-            ),
+        return SENDER_REPORT.pack(
+            0x80,
+            RTCP_SR,
+            6,
+            self._ssrc,
+            ntp & 0xFFFFFFFFFFFFFFFF,
+            (rtp + self._ts_off) & 0xFFFFFFFF,
+            self.packets_sent & 0xFFFFFFFF,
+            self.bytes_sent & 0xFFFFFFFF,
         )
-        data = bytes(report)
-        if self._cname:
-            sdes = hooks.RtcpSdesPacket(
-                chunks=[hooks.RtcpSourceInfo(ssrc=self._ssrc, items=[(1, self._cname.encode())])]
-            )
-            data += bytes(sdes)
-        return data
 
     def _check_open(self) -> None:
         if self.closed:
@@ -391,3 +387,41 @@ def forward_group(view: RtpPacketView, group: list[Consumer]) -> None:
             continue
         batch.append((sink, view_of_buffer[: length[0]]))  # a cffi buffer's slice: bytes
     hooks.send_batch(batch)
+
+
+def _sdes_chunk(ssrc: int, cname: str | None) -> bytes:
+    """An SDES chunk: the SSRC, its CNAME item (which ties audio to video), then 1-4 nulls."""
+    if not cname:
+        return b""
+    text = cname.encode()[:255]
+    return struct.pack("!IBB", ssrc, 1, len(text)) + text + bytes(4 - (len(text) + 2) % 4)
+
+
+def sender_report_compounds(reports: list[tuple[bytes, bytes]]) -> list[bytes]:
+    """One peer's sender reports, with their SDES chunks, in as few compound packets as fit.
+
+    A peer receiving a council's forty streams gets two or three packets a second, not forty:
+    each compound packet costs an SRTCP protect and a send (RFC 8108 section 5.4.1 allows
+    several SSRCs' reports in one compound packet; aiortc and browsers read each SR in it).
+    """
+    compounds: list[bytes] = []
+    chunks: list[bytes] = []
+    srs, size = b"", 4
+    for report, chunk in reports:
+        if chunks and (size + len(report) + len(chunk) > REPORTS_MAX_BYTES or len(chunks) == 31):
+            compounds.append(_compound(srs, chunks))
+            srs, chunks, size = b"", [], 4
+        srs += report
+        chunks.append(chunk)
+        size += len(report) + len(chunk)
+    if chunks:
+        compounds.append(_compound(srs, chunks))
+    return compounds
+
+
+def _compound(srs: bytes, chunks: list[bytes]) -> bytes:
+    body = b"".join(chunks)
+    count = sum(1 for c in chunks if c)
+    if not count:
+        return srs
+    return srs + struct.pack("!BBH", 0x80 | count, RTCP_SDES, len(body) // 4) + body

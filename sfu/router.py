@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from . import aiortc_hooks as hooks
+from . import ticker
 from .active_speaker_observer import ActiveSpeakerObserver
 from .config import SfuConfig
 from .consumer import Consumer
@@ -36,7 +36,9 @@ class Router:
         self.producer_closed: Signal[Producer] = Signal("router.producer_closed")
         self._transports: dict[str, Transport] = {}
         self._producers: dict[str, Producer] = {}
-        self._rtcp_task: asyncio.Task[None] | None = None
+        self._reporting = False
+        self._round: list[list[Transport]] = []  # the peers each tick of this round reports to
+        self._tick = 0
 
     @property
     def transports(self) -> Mapping[str, Transport]:
@@ -70,11 +72,7 @@ class Router:
         if self.closed:
             return
         self.closed = True
-        if self._rtcp_task is not None:
-            self._rtcp_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._rtcp_task
-            self._rtcp_task = None
+        ticker.ticker().discard(self._report_tick)
         await asyncio.gather(*(t.close() for t in list(self._transports.values())))
         await self.active_speaker.close()
         self.producer_added.clear()
@@ -105,25 +103,29 @@ class Router:
     # --- helpers ------------------------------------------------------------------------
 
     def _start_tasks(self) -> None:
-        if self._rtcp_task is None:
-            self._rtcp_task = asyncio.get_running_loop().create_task(self._run_rtcp())
+        if not self._reporting:
+            self._reporting = True
+            ticker.ticker().add(self._report_tick)  # runs in the media's wake-ups (sfu.ticker)
         self.active_speaker.start()
 
-    async def _run_rtcp(self) -> None:
-        # each peer's reports once per RTCP_INTERVAL, the peers spread over the interval: a
+    def _report_tick(self) -> None:
+        # each peer's reports once per RTCP_INTERVAL, the peers spread over its ticks: a
         # hearing's hundred peers at once would hold every packet back for several ms
-        while True:
+        if self._tick >= len(self._round):
             transports = list(self._transports.values())
-            if not transports:
-                await asyncio.sleep(RTCP_INTERVAL)
-                continue
-            pause = RTCP_INTERVAL / len(transports)
-            for transport in transports:
-                await asyncio.sleep(pause)
-                try:
-                    transport.send_reports()
-                except Exception:
-                    logger.exception("RTCP reports to %s failed", transport.peer_id)
+            count = len(transports)
+            ticks = max(1, round(RTCP_INTERVAL / ticker.PERIOD))
+            self._round = [
+                transports[t * count // ticks : (t + 1) * count // ticks] for t in range(ticks)
+            ]
+            self._tick = 0
+        transports = self._round[self._tick]
+        self._tick += 1
+        for transport in transports:
+            try:
+                transport.send_reports()
+            except Exception:
+                logger.exception("RTCP reports to %s failed", transport.peer_id)
 
     def _check_open(self) -> None:
         if self.closed:

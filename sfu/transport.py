@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_hooks as hooks
 from . import header_extensions
-from .consumer import Consumer
+from .consumer import Consumer, sender_report_compounds
 from .errors import (
     ClosedError,
     GlareError,
@@ -217,10 +218,15 @@ class Transport:
                 compound += bytes(remb)
         if compound:
             self.sink.send_rtcp(compound)
+        now = time.monotonic()
+        reports = []
         for consumer in self.consumers.values():
-            report = consumer.sender_report()
+            report = consumer.sender_report(now)
             if report:
-                self.sink.send_rtcp(report)
+                reports.append((report, consumer.sdes_chunk))
+        if reports:
+            for packet in sender_report_compounds(reports):
+                self.sink.send_rtcp(packet)
 
     # --- closing ------------------------------------------------------------------------
 

@@ -7,10 +7,11 @@ import time
 from typing import Any
 
 import pytest
-from aiortc.rtp import unpack_remb_fci
+from aiortc.rtp import RtcpPacket, RtcpSdesPacket, RtcpSrPacket, unpack_remb_fci
 
 from sfu import Router
 from sfu import router as router_module
+from sfu.consumer import REPORTS_MAX_BYTES, SENDER_REPORT, _sdes_chunk, sender_report_compounds
 from sfu.producer import REMB_CEILING
 
 from .peers import (
@@ -227,3 +228,64 @@ async def test_the_peers_reports_are_spread_over_the_interval(
             await viewer.close()
         await publisher.close()
         await router.close()
+
+
+class RecordingSink:
+    """Wraps a transport's sink and keeps the RTCP packets it sends (before protection)."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink, self.rtcp = sink, []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sink, name)
+
+    def send_rtcp(self, data: bytes) -> bool:
+        self.rtcp.append(data)
+        return bool(self.sink.send_rtcp(data))
+
+
+async def test_a_viewers_sender_reports_leave_together_in_one_compound_packet() -> None:
+    router = Router()
+    publisher, viewer = Publisher(router, "pub"), Subscriber(router, "viewer")
+    try:
+        await publisher.publish(SyntheticVideoTrack(), ToneTrack())
+        consumers = await viewer.subscribe(*publisher.producers)
+        assert viewer.transport is not None
+        recorder = RecordingSink(viewer.transport.sink)
+        viewer.transport.sink = recorder
+        await wait_for(lambda: len(recorder.rtcp) >= 2, 10, "two rounds of reports")
+        ssrcs = {c._ssrc for c in consumers}
+        for data in recorder.rtcp:
+            packets = RtcpPacket.parse(data)
+            reports = [p for p in packets if isinstance(p, RtcpSrPacket)]
+            (sdes,) = [p for p in packets if isinstance(p, RtcpSdesPacket)]
+            assert {r.ssrc for r in reports} == ssrcs  # audio and video in the same packet
+            assert {c.ssrc for c in sdes.chunks} == ssrcs
+            assert all(c.items[0][0] == 1 and c.items[0][1] for c in sdes.chunks)  # CNAMEs
+        await wait_for(lambda: _remote_outbound(viewer) >= 2, 10, "aiortc reads both SRs")
+    finally:
+        await viewer.close()
+        await publisher.close()
+        await router.close()
+
+
+def test_a_council_members_forty_reports_are_split_into_packets_that_fit() -> None:
+    reports = [
+        (
+            SENDER_REPORT.pack(0x80, 200, 6, ssrc, 1 << 40, ssrc, 10, 1000),
+            _sdes_chunk(ssrc, "c" * 36),
+        )
+        for ssrc in range(1, 41)
+    ]
+    compounds = sender_report_compounds(reports)
+    assert 2 <= len(compounds) <= 4
+    seen = []
+    for data in compounds:
+        assert len(data) <= REPORTS_MAX_BYTES
+        packets = RtcpPacket.parse(data)
+        assert isinstance(packets[0], RtcpSrPacket)  # a compound packet starts with a report
+        srs = [p.ssrc for p in packets if isinstance(p, RtcpSrPacket)]
+        (sdes,) = [p for p in packets if isinstance(p, RtcpSdesPacket)]
+        assert [c.ssrc for c in sdes.chunks] == srs
+        seen += srs
+    assert seen == list(range(1, 41))
