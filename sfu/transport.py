@@ -348,6 +348,9 @@ class Transport:
     def _on_connection_state(self) -> None:
         state = self._pc.connectionState
         if state == "connected":
+            if self._connect_timer is not None:
+                # its work is done; the cancelled handle stays, so it is never armed again
+                self._connect_timer.cancel()
             hooks.patient_consent(self._pc)
             hooks.receive_rtp_directly(self._pc)
         if state in ("failed", "closed") and not self.closed:

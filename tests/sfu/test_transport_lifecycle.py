@@ -101,3 +101,36 @@ async def test_a_peer_that_stops_answering_consent_checks_is_closed_when_consent
     assert "vanished" not in router.transports
     await publisher.close()
     await router.close()
+
+
+async def test_a_peer_that_never_connects_is_closed_and_a_connected_ones_timer_is_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aiortc import RTCPeerConnection
+
+    from sfu import transport as transport_module
+
+    monkeypatch.setattr(transport_module, "CONNECT_TIMEOUT", 0.5)
+    router = Router(SfuConfig(), router_id="connect-timeout")
+    publisher = Publisher(router, "present")
+    vanishing = RTCPeerConnection()
+    try:
+        await publisher.publish(ToneTrack())
+        present = publisher.transport
+        assert present is not None
+        await wait_for(lambda: present.connection_state == "connected", 10, "connected")
+        timer = present._connect_timer
+        assert timer is not None and timer.cancelled()  # nothing left to fire 30 s later
+
+        # a client that offers, then vanishes before it applies the answer
+        vanishing.addTrack(ToneTrack())
+        await vanishing.setLocalDescription(await vanishing.createOffer())
+        gone = await router.create_transport("vanishing")
+        await gone.handle_offer(vanishing.localDescription.sdp)
+        await wait_for(lambda: gone.closed, 5, "the unconnected transport to close")
+        assert "vanishing" not in router.transports
+        assert not present.closed and "present" in router.transports
+    finally:
+        await vanishing.close()
+        await publisher.close()
+        await router.close()
