@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
+from . import ticker
 from .signal import Signal
 from .speaking_event import SpeakingEvent
 
@@ -68,7 +69,7 @@ class ActiveSpeakerObserver:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(INTERVAL)
+            await ticker.ticker().sleep(INTERVAL)  # in a media wake-up, not one of its own
             self.tick()
 
     def tick(self) -> None:

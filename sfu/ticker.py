@@ -1,4 +1,4 @@
-"""The SFU's periodic work (reports, consent checks), run in the wake-ups media already causes.
+"""The SFU's periodic work (reports, consent checks, speaker decisions), run in media's wake-ups.
 
 An event loop that wakes from idle for a timer pays for it: the core's caches hold someone
 else's data by then. Measured here, the same 50 struct packs cost 6.5 µs back to back, 16 µs
