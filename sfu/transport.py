@@ -224,9 +224,8 @@ class Transport:
             report = consumer.sender_report(now)
             if report:
                 reports.append((report, consumer.sdes_chunk))
-        if reports:
-            for packet in sender_report_compounds(reports):
-                self.sink.send_rtcp(packet)
+        for packet in sender_report_compounds(reports):  # none for no reports
+            self.sink.send_rtcp(packet)
 
     # --- closing ------------------------------------------------------------------------
 
