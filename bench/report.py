@@ -142,34 +142,64 @@ def _stats(values: list[float]) -> dict[str, float] | None:
     }
 
 
-def marginal_cores(
-    table: dict[str, dict[int, dict[str, Any]]], held: Callable[[str, int], bool]
-) -> dict[str, Any]:
-    """Server cores one more subscriber costs, between the two smallest loads both held.
+def _fit_slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of y against x (None if x does not vary)."""
+    if len(points) < 2:
+        return None
+    mx = statistics.fmean(x for x, _ in points)
+    my = statistics.fmean(y for _, y in points)
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    if sxx <= 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in points) / sxx
+
+
+def _fed(n: int, fps: float) -> float:
+    """Subscribers counted at 30 delivered frames a second.
+
+    A decoder above 30 fps is catching up on frames already sent, not being sent more.
+    """
+    return n * min(fps, FPS) / FPS
+
+
+def marginal_cores(runs: list[dict[str, Any]], held: Callable[[str, int], bool]) -> dict[str, Any]:
+    """Server cores one more subscriber costs: each system's slope over every load it held.
 
     The server's fixed cost (its event loop, the publisher's stream) is spread over few
-    subscribers at small loads; the slope leaves it out. Each subscriber is counted at the
-    frame rate it received, scaled to 30 fps (a saturated relay sends fewer frames).
+    subscribers at small loads; a slope leaves it out. The slope is a least-squares fit of
+    server cores against subscribers (each counted at the frame rate it received, scaled to
+    30 fps: a saturated relay sends fewer frames), through every run of every load the system
+    held, so it does not rest on two small figures. Beside it, for comparison, the slope of
+    the medians between the two smallest loads both held.
     """
-    ns = sorted(
-        n
-        for n in table.get("relay", {})
-        if n in table.get("madoguchi", {}) and held("relay", n) and held("madoguchi", n)
-    )
-    if len(ns) < 2:
-        return {}
-    lo, hi = ns[0], ns[1]
-    out: dict[str, Any] = {"from": lo, "to": hi}
-    for system in ("relay", "madoguchi"):
-        cells = [table[system][n] for n in (lo, hi)]
-        if not all(c.get("server_cores") and c.get("min_fps") for c in cells):
+    points: dict[str, list[tuple[int, float, float]]] = {"relay": [], "madoguchi": []}
+    for r in runs:
+        system, n = r["system"], r["subscribers"]
+        if system not in points or r["status"] != "ok" or not held(system, n):
+            continue
+        cores, fps = r.get("server_cores"), _value(r, "min_fps")
+        if cores is not None and fps:
+            points[system].append((n, _fed(n, fps), cores))
+    out: dict[str, Any] = {}
+    for system, pts in points.items():
+        slope = _fit_slope([(fed, cores) for _, fed, cores in pts])
+        if slope is None or slope <= 0:
             return {}
-        cores = [c["server_cores"]["median"] for c in cells]
-        fed = [n * c["min_fps"]["median"] / FPS for n, c in zip((lo, hi), cells, strict=True)]
-        if fed[1] <= fed[0]:
-            return {}
-        out[system] = (cores[1] - cores[0]) / (fed[1] - fed[0])
-    out["ratio"] = out["relay"] / out["madoguchi"] if out["madoguchi"] > 0 else None
+        out[system] = slope
+        out[f"{system}_loads"] = sorted({n for n, _, _ in pts})
+    out["ratio"] = out["relay"] / out["madoguchi"]
+    both = sorted(set(out["relay_loads"]) & set(out["madoguchi_loads"]))
+    if len(both) >= 2:
+        pair: dict[str, Any] = {"from": both[0], "to": both[1]}
+        for system, pts in points.items():
+            lo, hi = (
+                [statistics.median(p[i] for p in pts if p[0] == n) for i in (1, 2)]
+                for n in both[:2]
+            )
+            pair[system] = (hi[1] - lo[1]) / (hi[0] - lo[0]) if hi[0] > lo[0] else None
+        if pair["relay"] and pair["madoguchi"] and pair["madoguchi"] > 0:
+            pair["ratio"] = pair["relay"] / pair["madoguchi"]
+        out["two_smallest"] = pair
     return out
 
 
@@ -232,7 +262,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                     b * FPS / fb
                 )
     summary["ratios"] = ratios
-    summary["marginal"] = marginal_cores(table, held)
+    summary["marginal"] = marginal_cores(results["runs"], held)
     capacity: dict[str, int | None] = {}
     for system, points in table.items():
         if system == "floor":

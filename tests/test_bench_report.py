@@ -39,8 +39,50 @@ def test_a_relay_that_falls_behind_is_compared_at_the_frame_rate_it_delivered() 
     # scaled to 30 fps the relay's subscriber costs 6x what it cost sending 5 fps
     assert ratios["relay_over_madoguchi_cores_per_subscriber_at_30fps"][10] == pytest.approx(49.95)
     marginal = summary["marginal"]
-    assert (marginal["from"], marginal["to"]) == (1, 10)
+    pair = marginal["two_smallest"]
+    assert (pair["from"], pair["to"]) == (1, 10)
     # relay: 0.362 more cores for 10 x 5/30 - 1 = 0.667 more 30-fps subscribers
-    assert marginal["relay"] == pytest.approx(0.362 / (10 * 5 / 30 - 1))
-    assert marginal["madoguchi"] == pytest.approx(0.056 / 9)
+    assert pair["relay"] == pytest.approx(0.362 / (10 * 5 / 30 - 1))
+    assert pair["madoguchi"] == pytest.approx(0.056 / 9)
+    # with two points the fitted slope is the same line
+    assert marginal["relay"] == pytest.approx(pair["relay"])
     assert marginal["ratio"] == pytest.approx(marginal["relay"] / marginal["madoguchi"])
+
+
+def test_the_slope_is_fitted_through_every_run_of_every_load_held() -> None:
+    # Madoguchi costs 0.030 cores plus 0.0015 per subscriber; the small loads are noisy
+    # (as measured: 0.027-0.042 at one subscriber) and a load it did not hold is left out
+    runs = [
+        run("madoguchi", n, 0.030 + 0.0015 * n + noise, 30.0)
+        for n, noise in (
+            (1, 0.012),
+            (1, -0.003),
+            (10, -0.004),
+            (10, 0.0),
+            (100, 0.0),
+            (100, 0.0),
+            (200, 0.0),
+            (200, 0.0),
+        )
+    ]
+    lossy = run("madoguchi", 350, 0.9, 30.0) | {"loss": 0.1}
+    runs += [lossy, run("relay", 1, 0.26, 30.0), run("relay", 10, 2.06, 30.0)]
+    marginal = summarize({"runs": runs})["marginal"]
+    assert marginal["madoguchi_loads"] == [1, 10, 100, 200]
+    assert marginal["relay_loads"] == [1, 10]
+    assert marginal["madoguchi"] == pytest.approx(0.0015, rel=0.02)
+    assert marginal["relay"] == pytest.approx(0.2)
+    assert marginal["ratio"] == pytest.approx(0.2 / marginal["madoguchi"])
+    # the two smallest loads alone, medians: (0.043 - 0.036) / 9
+    assert marginal["two_smallest"]["madoguchi"] == pytest.approx(0.007 / 9)
+
+
+def test_a_decoder_catching_up_above_30_fps_does_not_count_as_more_subscribers() -> None:
+    runs = [
+        run("madoguchi", 10, 0.05, 30.0),
+        run("madoguchi", 100, 0.14, 36.0),
+        run("relay", 1, 0.26, 30.0),
+        run("relay", 10, 2.06, 30.0),
+    ]
+    marginal = summarize({"runs": runs})["marginal"]
+    assert marginal["madoguchi"] == pytest.approx(0.09 / 90)
