@@ -51,6 +51,7 @@ def _sink(sock: socket.socket, address: Any) -> hooks.RtpSink:
         protocol=types.SimpleNamespace(transport=_Transport(sock)), remote_addr=address
     )
     dtls = types.SimpleNamespace(
+        _setup_srtp=lambda: None,  # the session is already made (RtpSink wraps this)
         _tx_srtp=_session(),
         transport=types.SimpleNamespace(_connection=types.SimpleNamespace(_nominated={1: pair})),
     )
@@ -108,7 +109,8 @@ def main() -> None:
         for session, address in zip(sessions, addresses, strict=True):
             sender.sendto(session.protect(packet), address)
 
-    sinks = [_sink(sender, a) for a in addresses]
+    # one socket per destination, as the server has (a sink connects its socket to its peer)
+    sinks = [_sink(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), a) for a in addresses]
     tail = packet[12:]  # extensions + payload
 
     def in_place(i: int) -> None:
