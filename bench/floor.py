@@ -30,21 +30,32 @@ from typing import Any
 import pylibsrtp
 
 from bench.loadgen import procstats
-from bench.loadgen.media import AUDIO_PTIME, FPS, load_clip
+from bench.loadgen.media import AUDIO_PTIME, FPS, VIDEO_BITRATE, load_clip
+from bench.loadgen.peers import PACE_FACTOR, percentile, probe_positions
 from bench.runner import GENERATOR_CORE, ROOT, SERVER_CORE, Options, Placement, Proc, spawn
 from sfu.aiortc_hooks import RTP_HEADER, SRTP_BUFFER, srtp_ffi, srtp_protect
 
+PROBES = 4  # copies timed per packet, spread over the subscribers as the servers' probes are
 PAYLOAD = 1100  # bytes of VP8 per RTP packet, about what aiortc's packetiser makes
 VIDEO_SSRC, AUDIO_SSRC = 0x1111, 0x2222
 
 
 def timeline() -> list[tuple[float, int, bytes]]:
-    """One loop of the clip as (send time, SSRC, payload), in time order."""
+    """One loop of the clip as (send time, SSRC, payload), in time order.
+
+    Video is paced as the bench's publisher paces it (loadgen.peers.Pacer: 2.5x the bitrate,
+    each packet when the previous one's budget is spent); audio is not.
+    """
     clip = load_clip()
     out: list[tuple[float, int, bytes]] = []
+    bytes_per_second = PACE_FACTOR * VIDEO_BITRATE / 8
+    free_at = 0.0
     for i, frame in enumerate(clip.video):
         for start in range(0, len(frame), PAYLOAD):
-            out.append((i / FPS, VIDEO_SSRC, frame[start : start + PAYLOAD]))
+            at = max(i / FPS, free_at)
+            payload = frame[start : start + PAYLOAD]
+            free_at = at + len(payload) / bytes_per_second
+            out.append((at, VIDEO_SSRC, payload))
     for i, packet in enumerate(clip.audio):
         out.append((i * AUDIO_PTIME, AUDIO_SSRC, packet))
     out.sort(key=lambda item: item[0])
@@ -72,6 +83,11 @@ def send(args: argparse.Namespace) -> dict[str, object]:
         sock.setblocking(False)
         copies.append((session._srtp[0], sock.send))
         socks.append((session, sock))  # both live until the end
+    # the delay each copy adds at these positions, from the packet's due time to just after
+    # its send (on loopback the kernel has delivered it by then), as the servers' probes do
+    probes = probe_positions(0, len(copies), PROBES)
+    copies = [(srtp, send_to, i in probes) for i, (srtp, send_to) in enumerate(copies)]
+    delays: list[float] = []
     packets = timeline()
     loop_seconds = packets[-1][0] + 1 / FPS
     buffer = srtp_ffi.new("char[]", SRTP_BUFFER)
@@ -92,13 +108,14 @@ def send(args: argparse.Namespace) -> dict[str, object]:
             now = due
         if cpu0 is None and now >= measure_at:
             cpu0, t0, sent, refused = cpu_seconds(), time.monotonic(), 0, 0
+            delays.clear()
         if now >= stop_at:
             break
         index += 1
         number = seq[ssrc] = (seq[ssrc] + 1) & 0xFFFF
         stamp = int(at * 90_000) & 0xFFFFFFFF
         end = 12 + len(payload)
-        for srtp, send_to in copies:
+        for srtp, send_to, probe in copies:
             RTP_HEADER.pack_into(view, 0, 0x80, 96, number, stamp, ssrc)
             view[12:end] = payload
             len_p[0] = end
@@ -110,6 +127,8 @@ def send(args: argparse.Namespace) -> dict[str, object]:
                 sent += 1
             except OSError:
                 refused += 1
+            if probe:
+                delays.append(time.monotonic() - due)
     assert cpu0 is not None and t0 is not None
     cpu, seconds = cpu_seconds() - cpu0, time.monotonic() - t0
     return {
@@ -118,7 +137,14 @@ def send(args: argparse.Namespace) -> dict[str, object]:
         "packets_sent": sent,
         "packets_refused": refused,
         "cpu_seconds": round(cpu, 4),
+        "delay_samples": len(delays),
+        "delay_ms_p50": _ms(percentile(delays, 0.5)),
+        "delay_ms_p99": _ms(percentile(delays, 0.99)),
     }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
 
 
 def receive(args: argparse.Namespace) -> None:

@@ -8,10 +8,11 @@ first copies of each packet.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
-from bench.loadgen.__main__ import probe_positions
-from bench.loadgen.peers import PACE_FACTOR, Pacer
+from bench.floor import VIDEO_SSRC, timeline
+from bench.loadgen.peers import PACE_FACTOR, Pacer, probe_positions
 
 BITRATE = 900_000
 PACKET = 1_200
@@ -45,3 +46,13 @@ def test_delay_probes_are_spread_over_the_join_order() -> None:
     assert probe_positions(2, 3, 4) == {2}
     assert probe_positions(2, 2, 4) == set()
     assert probe_positions(0, 10, 0) == set()
+
+
+def test_the_floor_replays_video_at_the_publishers_pace() -> None:
+    # the floor's delay is compared with the servers': its video must not arrive in bursts
+    rate = PACE_FACTOR * BITRATE / 8
+    video = [(at, len(payload)) for at, ssrc, payload in timeline() if ssrc == VIDEO_SSRC]
+    assert len(video) > 300
+    gaps = [b[0] - a[0] - a[1] / rate for a, b in itertools.pairwise(video)]
+    assert min(gaps) > -1e-9  # never before the previous packet's budget is spent
+    assert sum(1 for g in gaps if g < 1e-9) > len(video) // 3  # keyframes leave back to back

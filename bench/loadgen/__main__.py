@@ -36,6 +36,8 @@ from .peers import (
     Subscriber,
     enlarge_receive_buffers,
     hook_sender,
+    percentile,
+    probe_positions,
     use_ice_address,
     window,
 )
@@ -79,27 +81,6 @@ async def connected(sub: Subscriber, join: Awaitable[Any], limit: float) -> str 
         return "ice/dtls failed" if sub.failed.is_set() else "not connected in time"
     except (DriverError, TimeoutError, OSError, ValueError, KeyError) as exc:
         return f"{type(exc).__name__}: {exc}"
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
-def probe_positions(first: int, count: int, probes: int) -> set[int]:
-    """Join positions of the delay probes: spread evenly from `first` to the last viewer.
-
-    An SFU sends a packet's copies one after the other in join order, so the last viewer's copy
-    leaves last; probes at the front only would see the shortest delays.
-    """
-    n = min(probes, count - first)
-    if n <= 0:
-        return set()
-    if n == 1:
-        return {first}
-    return {first + round(k * (count - first - 1) / (n - 1)) for k in range(n)}
 
 
 async def join_viewers(

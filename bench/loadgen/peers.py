@@ -100,6 +100,27 @@ def kernel_arrival(sock: socket.socket) -> float | None:
     return sec + nsec / 1e9 if sec else None
 
 
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def probe_positions(first: int, count: int, probes: int) -> set[int]:
+    """Join positions of the delay probes: spread evenly from `first` to the last viewer.
+
+    An SFU sends a packet's copies one after the other in join order, so the last viewer's copy
+    leaves last; probes at the front only would see the shortest delays.
+    """
+    n = min(probes, count - first)
+    if n <= 0:
+        return set()
+    if n == 1:
+        return {first}
+    return {first + round(k * (count - first - 1) / (n - 1)) for k in range(n)}
+
+
 class LatencyProbe:
     """Send time of each packet the publisher sends, keyed by the tail of its payload.
 
