@@ -1,6 +1,7 @@
 """Every aiortc / aioice internal sfu.aiortc_hooks relies on: these fail if aiortc changes."""
 
 import inspect
+import socket
 
 import aioice
 import aiortc
@@ -88,6 +89,28 @@ async def test_loopback_candidate_in_the_configured_port_range() -> None:
         fields = candidates[0].split()
         assert fields[4] == "127.0.0.1" and 45000 <= int(fields[5]) <= 45010
         assert "stun.l.google.com" not in pc.localDescription.sdp
+    finally:
+        await pc.close()
+
+
+async def test_media_sockets_read_any_datagram_whole_without_a_quarter_megabyte_buffer() -> None:
+    # asyncio's default 256 KiB read buffer costs each packet a large allocation (see
+    # RECEIVE_SIZE); the largest UDP datagram still arrives whole
+    pc = client_pc()
+    try:
+        pc.addTransceiver("audio", direction="recvonly")
+        hooks.use_ice_addresses(pc, SfuConfig())
+        await pc.setLocalDescription(await pc.createOffer())
+        gatherer = pc.getTransceivers()[0].receiver.transport.transport.iceGatherer
+        [protocol] = gatherer._connection._protocols
+        assert 65507 <= protocol.transport.max_size < 128 * 1024
+        got: list[int] = []
+        protocol.datagram_received = lambda data, addr: got.append(len(data))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 18)
+            sender.sendto(bytes(65507), protocol.transport.get_extra_info("sockname"))
+        await wait_for(lambda: bool(got), 5, "the datagram")
+        assert got == [65507]
     finally:
         await pc.close()
 
