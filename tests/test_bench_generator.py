@@ -59,6 +59,9 @@ def test_a_tapped_light_subscriber_counts_every_packet_and_times_it_by_the_kerne
     assert result["connected"] == 1 and result["failed"] == 0
     assert result["packets_received"] > 100 and result["streams_receiving"] == 2  # audio + video
     assert result["generator_decrypt_errors"] == 0
+    # the sender reports (aiortc sends one per stream at most 1.5 s apart) are taken at the
+    # socket too, authenticated, and not handed to aiortc
+    assert result["generator_rtcp_taken"] >= 2
     assert result["delay_samples"] > 100
     assert result["delay_kernel_stamped"] == result["delay_samples"]
 

@@ -34,10 +34,10 @@ from .peers import (
     LatencyProbe,
     Publisher,
     Subscriber,
-    enlarge_receive_buffers,
     hook_sender,
     percentile,
     probe_positions,
+    tune_receive_sockets,
     use_ice_address,
     window,
 )
@@ -189,7 +189,7 @@ async def hold_for_browsers(
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     use_ice_address(args.ice_address)
-    enlarge_receive_buffers()
+    tune_receive_sockets()
     clip = load_clip()
     probe = LatencyProbe()
     driver = make_driver(args.system, args.url, args)
@@ -271,6 +271,7 @@ async def measure(
         "full_fps": [round(s.fps(start, end), 1) for s in subs if s.full],
         "generator_udp_drops": drops1 - drops0,
         "generator_decrypt_errors": sum(s.counter.decrypt_errors for s in subs),
+        "generator_rtcp_taken": sum(s.counter.rtcp_received for s in subs),
         "namespace_rcvbuf_errors": rcvbuf1 - rcvbuf0,
         "generator_cpu": round((cpu1 - cpu0) / seconds, 3),
         "delay_ms_p50": _ms(percentile(delays, 0.5)),
