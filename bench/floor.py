@@ -31,7 +31,7 @@ import pylibsrtp
 
 from bench.loadgen import procstats
 from bench.loadgen.media import AUDIO_PTIME, FPS, VIDEO_BITRATE, load_clip
-from bench.loadgen.peers import PACE_FACTOR, percentile, probe_positions
+from bench.loadgen.peers import PACE_FACTOR, milliseconds, percentile, probe_positions
 from bench.runner import GENERATOR_CORE, ROOT, SERVER_CORE, Options, Placement, Proc, spawn
 from sfu.aiortc_hooks import RTP_HEADER, SRTP_BUFFER, srtp_ffi, srtp_protect
 
@@ -138,13 +138,9 @@ def send(args: argparse.Namespace) -> dict[str, object]:
         "packets_refused": refused,
         "cpu_seconds": round(cpu, 4),
         "delay_samples": len(delays),
-        "delay_ms_p50": _ms(percentile(delays, 0.5)),
-        "delay_ms_p99": _ms(percentile(delays, 0.99)),
+        "delay_ms_p50": milliseconds(percentile(delays, 0.5)),
+        "delay_ms_p99": milliseconds(percentile(delays, 0.99)),
     }
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000, 3)
 
 
 def receive(args: argparse.Namespace) -> None:

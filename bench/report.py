@@ -146,12 +146,11 @@ def _fit_slope(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope of y against x (None if x does not vary)."""
     if len(points) < 2:
         return None
-    mx = statistics.fmean(x for x, _ in points)
-    my = statistics.fmean(y for _, y in points)
-    sxx = sum((x - mx) ** 2 for x, _ in points)
-    if sxx <= 0:
+    xs, ys = zip(*points, strict=True)
+    try:
+        return statistics.linear_regression(xs, ys).slope
+    except statistics.StatisticsError:  # every x the same
         return None
-    return sum((x - mx) * (y - my) for x, y in points) / sxx
 
 
 def _fed(n: int, fps: float) -> float:

@@ -73,6 +73,10 @@ def _decrypting(
     srtp, cdata, buffer = session._srtp[0], session._cdata, session._buffer
     len_p = ffi.new("int *")
 
+    def rtcp_taken(buffer: Any, length: int) -> None:
+        if on_rtcp is not None:
+            on_rtcp()
+
     def received(data: bytes, addr: Any) -> None:
         if not 127 < data[0] < 192:
             original(data, addr)  # STUN, DTLS
@@ -81,29 +85,21 @@ def _decrypting(
             if on_rtcp is None:
                 original(data, addr)
                 return
-            n = len(data)
-            if n > MAX_PACKET:
-                on_error()
+            unprotect, deliver = lib.srtp_unprotect_rtcp, rtcp_taken
+        else:
+            if passthrough is not None and passthrough(data):
+                original(data, addr)  # a stream this peer decodes
                 return
-            buffer[0:n] = data
-            len_p[0] = n
-            if lib.srtp_unprotect_rtcp(srtp, cdata, len_p):
-                on_error()
-                return
-            on_rtcp()
-            return
-        if passthrough is not None and passthrough(data):
-            original(data, addr)  # a stream this peer decodes
-            return
+            unprotect, deliver = lib.srtp_unprotect, on_rtp
         n = len(data)
         if n > MAX_PACKET:
             on_error()
             return
         buffer[0:n] = data
         len_p[0] = n
-        if lib.srtp_unprotect(srtp, cdata, len_p):
+        if unprotect(srtp, cdata, len_p):
             on_error()
             return
-        on_rtp(buffer, len_p[0])
+        deliver(buffer, len_p[0])
 
     return received

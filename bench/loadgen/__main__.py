@@ -35,6 +35,7 @@ from .peers import (
     Publisher,
     Subscriber,
     hook_sender,
+    milliseconds,
     percentile,
     probe_positions,
     tune_receive_sockets,
@@ -274,16 +275,12 @@ async def measure(
         "generator_rtcp_taken": sum(s.counter.rtcp_received for s in subs),
         "namespace_rcvbuf_errors": rcvbuf1 - rcvbuf0,
         "generator_cpu": round((cpu1 - cpu0) / seconds, 3),
-        "delay_ms_p50": _ms(percentile(delays, 0.5)),
-        "delay_ms_p99": _ms(percentile(delays, 0.99)),
+        "delay_ms_p50": milliseconds(percentile(delays, 0.5)),
+        "delay_ms_p99": milliseconds(percentile(delays, 0.99)),
         "delay_samples": len(delays),
         "delay_kernel_stamped": probe.kernel_stamped,
-        "delay_ms_mean": _ms(statistics.fmean(delays)) if delays else None,
+        "delay_ms_mean": milliseconds(statistics.fmean(delays)) if delays else None,
     }
-
-
-def _ms(v: float | None) -> float | None:
-    return None if v is None else round(v * 1000, 3)
 
 
 async def _close_all(driver: Driver, publisher: Publisher, subs: list[Subscriber]) -> None:

@@ -111,6 +111,10 @@ def percentile(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
+def milliseconds(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
 def probe_positions(first: int, count: int, probes: int) -> set[int]:
     """Join positions of the delay probes: spread evenly from `first` to the last viewer.
 
