@@ -62,6 +62,8 @@ def test_a_tapped_light_subscriber_counts_every_packet_and_times_it_by_the_kerne
     # the sender reports (aiortc sends one per stream at most 1.5 s apart) are taken at the
     # socket too, authenticated, and not handed to aiortc
     assert result["generator_rtcp_taken"] >= 2
+    # ... read by the generator's one epoll set, not by asyncio's transport
+    assert result["generator_sockets_read_directly"] == 1
     assert result["delay_samples"] > 100
     assert result["delay_kernel_stamped"] == result["delay_samples"]
 

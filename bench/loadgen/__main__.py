@@ -27,6 +27,8 @@ from typing import Any
 
 import aioice.ice
 
+from bench import srtp_tap
+
 from . import procstats
 from .drivers import DirectDriver, Driver, DriverError, JanusDriver, RelayDriver
 from .media import VIDEO_BITRATE, load_clip
@@ -273,6 +275,7 @@ async def measure(
         "generator_udp_drops": drops1 - drops0,
         "generator_decrypt_errors": sum(s.counter.decrypt_errors for s in subs),
         "generator_rtcp_taken": sum(s.counter.rtcp_received for s in subs),
+        "generator_sockets_read_directly": srtp_tap.direct_sockets(),
         "namespace_rcvbuf_errors": rcvbuf1 - rcvbuf0,
         "generator_cpu": round((cpu1 - cpu0) / seconds, 3),
         "delay_ms_p50": milliseconds(percentile(delays, 0.5)),
