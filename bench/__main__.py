@@ -194,6 +194,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     points = [int(v) for v in args.subscribers.split(",") if v.strip()]
     wanted = set(args.systems.split(","))
     results: dict[str, Any] = {"meta": report.machine_meta(args), "skipped": {}, "runs": []}
+    results["meta"]["settle_limit_s"] = opts.settle_limit
     netns_reason = "asked for (--loopback)" if args.loopback else Netns.available()
     netns = None
     if netns_reason is None:

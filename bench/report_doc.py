@@ -363,7 +363,12 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "Results: `bench/results/side-by-side.json`.",
         f"- **Placement:** {meta.get('placement')}; server pinned to core 0, generator to core 1; "
         f"{meta['reps']} runs per point, systems interleaved; {meta['warmup_s']} s warm-up, "
-        f"{meta['duration_s']} s measured per run.",
+        f"{meta['duration_s']} s measured per run"
+        + (
+            ", once the server has caught up with the joins (see Method)."
+            if "settle_limit_s" in meta
+            else "."
+        ),
         "",
         *_conditions(results),
         *_notes(),
@@ -375,8 +380,10 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "keyframe's ~20 packets back to back, as the runs of sessions 1–3 did. "
         "Subscribers: light ones take each packet at their socket "
         "once DTLS is up, decrypt it in place and count it (SSRC, sequence gaps) without "
-        "decoding (bench/srtp_tap.py); two full ones decode (their fps proves the stream is a "
-        "real picture).",
+        "decoding (bench/srtp_tap.py; since 2026-12-06 every tapped socket is read through one "
+        "epoll set straight into its SRTP buffer, not through asyncio's transport, which took "
+        "the generator's core at 300 viewers); two full ones decode (their fps proves the "
+        "stream is a real picture).",
         "- Madoguchi is joined as a client would: staff log in over REST, schedule a consultation "
         "from `bench_hearing` (the shipped public_hearing template with the lobby off and the "
         "resident limit raised above 300), add one participant per viewer, and each peer joins "
@@ -402,6 +409,12 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "Madoguchi): the least-squares slope of server cores against subscribers, through every "
         "run of every load the system held (before 2026-12-06: the slope between the medians "
         "at 1 and 10 subscribers, which for Madoguchi is the difference of two small figures).",
+        "- The measured window opens after the warm-up and then after a whole second in which no "
+        "probe packet took 100 ms or more (at most the settle limit; each run records "
+        "`settle_seconds` and `settled`). Since 2026-12-06: before, at 300 viewers the last "
+        "joins could keep the server's core full into the window, and the packets queued "
+        "meanwhile, leaving up to 3 s late, made the delay p99 and the decoders' fps (above 30) "
+        "of those runs.",
         "",
         "### Results",
         "",

@@ -29,6 +29,7 @@ class Options:
 
     warmup: float = 3.0
     duration: float = 10.0
+    settle_limit: float = 20.0  # most seconds the generator waits for the server to catch up
     connect_timeout: float = 60.0
     full: int = 2
     probes: int = 4
@@ -176,6 +177,8 @@ async def run_point(
             str(opts.warmup),
             "--duration",
             str(opts.duration),
+            "--settle-limit",
+            str(opts.settle_limit),
             "--connect-timeout",
             str(opts.connect_timeout),
             *extra,
@@ -192,6 +195,7 @@ async def run_point(
             + 2 * opts.connect_timeout
             + subscribers * 2.0
             + opts.warmup
+            + opts.settle_limit
             + opts.duration
             + 60
         )

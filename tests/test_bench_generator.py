@@ -66,6 +66,8 @@ def test_a_tapped_light_subscriber_counts_every_packet_and_times_it_by_the_kerne
     assert result["generator_sockets_read_directly"] == 1
     assert result["delay_samples"] > 100
     assert result["delay_kernel_stamped"] == result["delay_samples"]
+    # the window opened after one second in which every probe packet arrived in time
+    assert result["settled"] is True and 1.0 <= result["settle_seconds"] < 3
 
 
 def test_a_full_meeting_party_decodes_one_video_and_counts_the_rest_at_its_socket(

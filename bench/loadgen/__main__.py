@@ -221,11 +221,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
         gc.freeze()
         await asyncio.sleep(args.warmup)
+        settle_seconds, settled = await settle(probe, args.settle_limit)
         result = await measure(args, subs, failures, probe)
         result["join_retries"] = retries
+        result["settle_seconds"], result["settled"] = settle_seconds, settled
         return result
     finally:
         await _close_all(driver, publisher, subs)
+
+
+SETTLED_DELAY = 0.1  # seconds: a second in which no probe packet took longer has caught up
+
+
+async def settle(probe: LatencyProbe, limit: float) -> tuple[float, bool]:
+    """Wait after the warm-up until the server has caught up with the joins; (seconds, settled).
+
+    Hundreds of joins in a few tens of seconds can keep a server's core full while the last
+    ones come in; the packets that queued meanwhile leave late, and a window opened before
+    they have would time them as the steady state's delay (seconds, at 300 viewers, against
+    milliseconds once caught up). So the window opens after a whole second in which no probe
+    packet took SETTLED_DELAY or longer, or after `limit` seconds if that never comes (a
+    server that cannot keep up: its window shows it). A run without probe samples (MediaRelay
+    re-encodes, so no payload matches) does not wait.
+    """
+    start = time.monotonic()
+    while True:
+        probe.delays.clear()
+        probe.recording = True
+        await asyncio.sleep(1.0)
+        probe.recording = False
+        waited = round(time.monotonic() - start, 1)
+        if not probe.delays or max(probe.delays) < SETTLED_DELAY:
+            return waited, True
+        if waited >= limit:
+            return waited, False
 
 
 async def measure(
@@ -313,6 +342,12 @@ def main() -> None:
     p.add_argument("--probes", type=int, default=4, help="light subscribers that measure delay")
     p.add_argument("--warmup", type=float, default=3)
     p.add_argument("--duration", type=float, default=10)
+    p.add_argument(
+        "--settle-limit",
+        type=float,
+        default=20,
+        help="most seconds to wait for the server to catch up",
+    )
     p.add_argument("--connect-timeout", type=float, default=60)
     p.add_argument("--parallel", type=int, default=16)
     p.add_argument("--live-publisher", action="store_true", help="encode video live (PLI works)")
