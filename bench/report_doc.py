@@ -153,7 +153,8 @@ def _targets(summary: dict[str, Any], results: dict[str, Any]) -> list[str]:
         )
     )
     base = results.get("scenarios", {}).get("delay_baseline", {})
-    for label, n, cellv in _delay_points(table.get("madoguchi", {})):
+    janus_held = (summary.get("capacity") or {}).get("janus")
+    for label, n, cellv in _delay_points(table.get("madoguchi", {}), janus_held):
         floor_cell = cell("floor", n)
         for q, limit in (("p50", 2.0), ("p99", 10.0)):
             raw = cellv[f"delay_ms_{q}"]["median"]
@@ -162,7 +163,7 @@ def _targets(summary: dict[str, Any], results: dict[str, Any]) -> list[str]:
             floor = floor_cell.get(f"delay_ms_{q}")
             rows.append(
                 (
-                    f"added delay {q} < {limit:g} ms, {label} load (N={n}; {how})",
+                    f"added delay {q} < {limit:g} ms, {label} (N={n}; {how})",
                     f"{added:.2f} ms (raw {raw:.2f}"
                     + ("" if not floor else f"; floor {floor['median']:.2f}")
                     + ")",
@@ -189,8 +190,11 @@ def _targets(summary: dict[str, Any], results: dict[str, Any]) -> list[str]:
     return [*out, ""]
 
 
-def _delay_points(points: dict[Any, dict[str, Any]]) -> list[tuple[str, int, dict[str, Any]]]:
-    """The lightest and the heaviest load with delay figures that was held.
+def _delay_points(
+    points: dict[Any, dict[str, Any]], janus_held: int | None = None
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """The lightest and the heaviest load with delay figures that was held, and between them
+    the most viewers Janus held (where the two servers last compare), when it lies between.
 
     Held as for capacity: < 0.5 % loss and the decoding subscribers at >= 25 fps (a run whose
     generator fell behind loses nothing yet delays everything: not a server figure).
@@ -206,9 +210,14 @@ def _delay_points(points: dict[Any, dict[str, Any]]) -> list[tuple[str, int, dic
     )
     if not held:
         return []
-    out = [("light", held[0][0], held[0][1])]
+    out = [("light load", held[0][0], held[0][1])]
+    out += [
+        ("at the most viewers Janus held", n, c)
+        for n, c in held
+        if n == janus_held and held[0][0] < n < held[-1][0]
+    ]
     if held[-1][0] != held[0][0]:
-        out.append(("heavy", held[-1][0], held[-1][1]))
+        out.append(("heavy load", held[-1][0], held[-1][1]))
     return out
 
 
