@@ -113,6 +113,18 @@ async def test_join_by_passcode_and_by_link(server: Client, clients: Clients) ->
         assert consultation is not None and consultation.state == "live"
 
 
+async def test_the_server_declines_compression_that_browsers_offer(server: Client) -> None:
+    # a zlib state per connection would cost the server ~0.1 MB per participant
+    ws = await server.session.ws_connect(server.make_url("/ws"), compress=15)
+    try:
+        assert ws.compress == 0
+        await ws.send_json({"type": "ping", "ref": 1})
+        reply = await ws.receive_json(timeout=5)
+        assert reply == {"type": "pong", "ref": 1}
+    finally:
+        await ws.close()
+
+
 async def test_lobby_deny_closes_the_connection(server: Client, clients: Clients) -> None:
     public_id, (heir,) = await seed(server.app, "bereavement", [("heir", "鈴木")])
     staff = await clients.staff(public_id)

@@ -154,7 +154,8 @@ class MadoguchiDriver:
         self, join: dict[str, Any], via: str, on_offer: Callable[[str], Awaitable[str]]
     ) -> Peer:
         assert self.http is not None
-        ws = await self.http.ws_connect(self.base + "/ws", max_msg_size=1 << 20)
+        # offer permessage-deflate as browsers do: what a real participant costs the server
+        ws = await self.http.ws_connect(self.base + "/ws", max_msg_size=1 << 20, compress=15)
         peer = Peer(ws)
         # set before joining: the server's first offer may follow `joined` at once
         peer.on_offer = on_offer
