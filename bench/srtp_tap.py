@@ -134,6 +134,11 @@ def direct_sockets() -> int:
     return 0 if reader is None else reader.sockets()
 
 
+def _datagram(view: memoryview, n: int, data: bytes | None) -> bytes:
+    """The datagram in the buffer as bytes, for aiortc: `data` when asyncio gave it, else a copy."""
+    return bytes(view[:n]) if data is None else data
+
+
 class _Decrypting:
     """One connection's receive path after the tap, fed by asyncio or by the SocketReader."""
 
@@ -158,16 +163,16 @@ class _Decrypting:
         def process(n: int, addr: Any, data: bytes | None) -> None:
             # the datagram is buffer[:n] (n <= MAX_PACKET); `data`, when given, is it as bytes
             if not 127 < view[0] < 192:
-                original(bytes(view[:n]) if data is None else data, addr)  # STUN, DTLS
+                original(_datagram(view, n, data), addr)  # STUN, DTLS
                 return
             if 191 < view[1] < 224:  # RTCP
                 if on_rtcp is None:
-                    original(bytes(view[:n]) if data is None else data, addr)
+                    original(_datagram(view, n, data), addr)
                     return
                 unprotect, deliver = lib.srtp_unprotect_rtcp, rtcp_taken
             else:
                 if passthrough is not None:
-                    packet = bytes(view[:n]) if data is None else data
+                    packet = _datagram(view, n, data)
                     if passthrough(packet):
                         original(packet, addr)  # a stream this peer decodes
                         return
