@@ -321,3 +321,27 @@ async def test_many_passcode_checks_at_once_on_a_busy_event_loop_all_succeed(
     async with sessions() as session:
         counts = (await session.scalars(select(Invitation.failed_attempts))).all()
     assert set(counts) == {0}
+
+
+async def test_a_burst_of_sessions_on_sqlite_shares_a_few_connections(tmp_path: Path) -> None:
+    """A join storm opens sessions all at once: on a SQLite file they queue for a few
+    connections (each is an aiosqlite thread) instead of opening up to fifteen."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'madoguchi.sqlite3'}"
+    await upgrade(url)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    peak = 0
+
+    async def one() -> int:
+        nonlocal peak
+        async with sessions() as session:
+            value = (await session.execute(select(func.count()).select_from(Staff))).scalar_one()
+            peak = max(peak, engine.pool.checkedout())  # type: ignore[attr-defined]
+            await session.execute(select(func.count()).select_from(Consultation))
+            return int(value)
+
+    try:
+        assert await asyncio.gather(*(one() for _ in range(40))) == [0] * 40
+        assert 1 <= peak <= 4
+    finally:
+        await engine.dispose()
