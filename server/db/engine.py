@@ -22,11 +22,12 @@ SQLITE_POOL_SIZE, SQLITE_MAX_OVERFLOW = 2, 2
 def make_engine(url: str) -> AsyncEngine:
     """An async engine; SQLite gets foreign keys and WAL so readers don't block the writer."""
     parsed = make_url(url)
-    options: dict[str, Any] = {}
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        options = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_MAX_OVERFLOW}
-    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"), **options)
-    if engine.dialect.name == "sqlite":
+    sqlite = parsed.get_backend_name() == "sqlite"
+    options: dict[str, Any] = {"pool_pre_ping": not sqlite}
+    if sqlite and parsed.database not in (None, "", ":memory:"):
+        options |= {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_MAX_OVERFLOW}
+    engine = create_async_engine(url, **options)
+    if sqlite:
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
