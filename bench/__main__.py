@@ -157,6 +157,7 @@ async def meetings(
                 loss_pct=round(_median(ok, "loss") * 100, 3),
                 generator_drops=int(_median(ok, "generator_udp_drops")),
                 generator_cpu=round(_median(ok, "generator_cpu"), 2),
+                generator_unsent=int(_median(ok, "generator_unsent")),
                 streams=f"{int(_median(ok, 'streams_receiving'))} / {expected_streams}",
             )
         rows.append(row)
@@ -165,7 +166,11 @@ async def meetings(
             break
         if row["loss_pct"] >= LOSS_LIMIT * 100 or _median(ok, "failed") > 0:
             limit = f"{row['loss_pct']} % loss at {k} meetings"
-            if row["generator_drops"] > 0 or row["generator_cpu"] > 0.9:
+            if (
+                row["generator_drops"] > 0
+                or row["generator_unsent"] > 0
+                or row["generator_cpu"] > 0.9
+            ):
                 limit += " (the load generator was saturated: its socket drops or CPU)"
             break
         capacity = k

@@ -284,13 +284,18 @@ def _meetings(results: dict[str, Any]) -> list[str]:
         return [f"Not run{': ' + meet['skipped'] if meet else ''}.", ""]
     out = [
         "| meetings × 6 | runs ok | server cores | µs / forwarded packet | loss % | "
-        "generator drops | streams receiving / expected |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "generator cores | generator drops (received / unsent) | "
+        "streams receiving / expected |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in meet["rows"]:
+        if not row["ok"]:
+            out.append(f"| {row['rooms']} | 0 | – | – | – | – | – | – |")
+            continue
         out.append(
             f"| {row['rooms']} | {row['ok']} | {row['server_cores']} | "
-            f"{row['us_per_packet']} | {row['loss_pct']} | {row['generator_drops']} | "
+            f"{row['us_per_packet']} | {row['loss_pct']} | {row.get('generator_cpu', '–')} | "
+            f"{row['generator_drops']} / {row.get('generator_unsent', '–')} | "
             f"{row['streams']} |"
         )
     out += [
@@ -393,6 +398,15 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "epoll set straight into its SRTP buffer, not through asyncio's transport, which took "
         "the generator's core at 300 viewers); two full ones decode (their fps proves the "
         "stream is a real picture).",
+        "- Six-party meetings: every party is an aiortc peer that joins over `/ws` like a "
+        "viewer, receives the other five as light (two parties of the first meeting: full, "
+        "decoding one video) and sends the same clip, at a random point of it and a random "
+        "phase, paced the same way. Since 2026-12-06 (session 14) the parties' packets leave "
+        "from one timer for all of them (bench/loadgen/party_media.py: the clip packetized "
+        "once, each party's header and VP8 picture id written, protected in place, sent on the "
+        "party's selected pair), not through aiortc's sender, which took ≈ 30 µs of the "
+        "generator's core per packet and made the generator, not the server, fail first at 12 "
+        "meetings.",
         "- Madoguchi is joined as a client would: staff log in over REST, schedule a consultation "
         "from `bench_hearing` (the shipped public_hearing template with the lobby off and the "
         "resident limit raised above 300), add one participant per viewer, and each peer joins "

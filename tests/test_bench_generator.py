@@ -18,7 +18,8 @@ import aioice.ice
 import pytest
 
 from bench.loadgen.media import load_clip
-from bench.loadgen.peers import Publisher, Subscriber, window
+from bench.loadgen.party_media import PartyMedia
+from bench.loadgen.peers import LatencyProbe, Publisher, Subscriber, window
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,3 +98,45 @@ def test_a_full_meeting_party_decodes_one_video_and_counts_the_rest_at_its_socke
     assert len(party.decoded) == 1  # ... and the one video goes to aiortc's decoder
     assert fps > 20
     assert counted > 2 * 100  # both streams: ~50 audio and ~110 video packets a second
+
+
+def test_a_meeting_party_sends_the_clip_from_the_shared_timer_as_a_valid_paced_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
+
+    async def scenario() -> tuple[Subscriber, float, tuple[int, int, int], int, list[int], int]:
+        sending = Subscriber(full=False, publish=True)
+        watching = Subscriber(full=True, decode_videos=1, probe=LatencyProbe())
+        media = PartyMedia(load_clip())
+        try:
+            await sending.accept_answer(await watching.answer(await sending.offer()))
+            await asyncio.wait_for(sending.connected.wait(), 30)
+            await asyncio.wait_for(watching.connected.wait(), 30)
+            media.add(sending.pc, watching.counter.probe)
+            media.start()
+            await asyncio.sleep(3)  # a keyframe comes every second: the decoder has started
+            before, start = watching.counter.snapshot(), time.monotonic()
+            watching.counter.probe.recording = True  # type: ignore[union-attr]
+            await asyncio.sleep(2)
+            end = time.monotonic()
+            counts = window(before, watching.counter.snapshot())
+            # what aiortc's sender puts in its sender reports: the packets sent from the timer
+            reported = [
+                s.packetsSent
+                for t in sending.pc.getTransceivers()
+                for s in (await t.sender.getStats()).values()
+                if s.type == "outbound-rtp"
+            ]
+            delays = len(watching.counter.probe.delays)  # type: ignore[union-attr]
+            return watching, watching.fps(start, end), counts, delays, reported, media.unsent()
+        finally:
+            await media.stop()
+            await watching.close()
+            await sending.close()
+
+    watching, fps, (received, expected, gaps), delays, reported, unsent = asyncio.run(scenario())
+    assert len(watching.decoded) == 1 and fps > 20  # the party's picture ids and VP8 decode
+    assert received > 2 * 100 and received == expected and gaps == 0  # both streams, no holes
+    assert delays > 100  # the probe timed the party's sends
+    assert len(reported) == 2 and min(reported) > 100 and unsent == 0

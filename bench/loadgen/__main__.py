@@ -21,7 +21,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +31,12 @@ from bench import srtp_tap
 
 from . import procstats
 from .drivers import DirectDriver, Driver, DriverError, JanusDriver, RelayDriver
-from .media import VIDEO_BITRATE, load_clip
+from .media import load_clip
+from .party_media import PartyMedia
 from .peers import (
     LatencyProbe,
     Publisher,
     Subscriber,
-    hook_sender,
     milliseconds,
     percentile,
     probe_positions,
@@ -115,10 +115,9 @@ async def join_viewers(
 
 
 async def join_rooms(
-    args: argparse.Namespace, driver: Any, probe: LatencyProbe, publisher: Publisher
+    args: argparse.Namespace, driver: Any, probe: LatencyProbe, media: PartyMedia
 ) -> tuple[list[Subscriber], list[str]]:
     """K meetings of P parties, everyone sending and receiving everyone else (Madoguchi)."""
-    clip = load_clip()
     emit("published")
     rooms: list[list[Subscriber]] = []
     for k in range(args.rooms):
@@ -127,7 +126,7 @@ async def join_rooms(
                 Subscriber(
                     full=k == 0 and i < args.full,
                     decode_videos=1,
-                    publish=clip,
+                    publish=True,
                     probe=probe if k == 0 and i == args.full else None,
                 )
                 for i in range(args.parties)
@@ -154,10 +153,12 @@ async def join_rooms(
             errors.extend([f"{type(r).__name__}: {r}"] * args.parties)
         else:
             errors.extend(e for e in r if e is not None)
-    # every party paces its video; the probe times the sends of the first room's parties
+    # every connected party sends; the probe times the sends of the first room's parties
     for k, room in enumerate(rooms):
         for party in room:
-            hook_sender(party.pc, probe if k == 0 else None, VIDEO_BITRATE)
+            if party.connected.is_set():
+                media.add(party.pc, probe if k == 0 else None)
+    media.start()
     return [p for r in rooms for p in r], errors
 
 
@@ -197,15 +198,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     probe = LatencyProbe()
     driver = make_driver(args.system, args.url, args)
     publisher = Publisher(clip, probe, live=args.live_publisher)
+    media = PartyMedia(clip) if args.rooms else None
     subs: list[Subscriber] = []
     try:
         await asyncio.wait_for(driver.open(), args.connect_timeout)
         if args.links:
             return await hold_for_browsers(args, driver, publisher)
         t0 = time.monotonic()
-        joiner: Callable[..., Awaitable[tuple[list[Subscriber], list[str]]]]
-        joiner = join_rooms if args.rooms else join_viewers
-        subs, failures = await joiner(args, driver, probe, publisher)
+        if media is not None:
+            subs, failures = await join_rooms(args, driver, probe, media)
+        else:
+            subs, failures = await join_viewers(args, driver, probe, publisher)
         retries = getattr(driver, "join_retries", 0)
         emit(
             "connected",
@@ -222,11 +225,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         gc.freeze()
         await asyncio.sleep(args.warmup)
         settle_seconds, settled = await settle(probe, args.settle_limit)
-        result = await measure(args, subs, failures, probe)
+        result = await measure(args, subs, failures, probe, media)
         result["join_retries"] = retries
         result["settle_seconds"], result["settled"] = settle_seconds, settled
         return result
     finally:
+        if media is not None:
+            await media.stop()
         await _close_all(driver, publisher, subs)
 
 
@@ -258,9 +263,14 @@ async def settle(probe: LatencyProbe, limit: float) -> tuple[float, bool]:
 
 
 async def measure(
-    args: argparse.Namespace, subs: list[Subscriber], failures: list[str], probe: LatencyProbe
+    args: argparse.Namespace,
+    subs: list[Subscriber],
+    failures: list[str],
+    probe: LatencyProbe,
+    media: PartyMedia | None = None,
 ) -> dict[str, Any]:
     me = os.getpid()
+    unsent0 = media.unsent() if media is not None else 0
     before = [s.counter.snapshot() for s in subs]
     drops0, rcvbuf0 = procstats.udp_drops(me), procstats.rcvbuf_errors()
     cpu0 = procstats.cpu_seconds(me)
@@ -276,6 +286,7 @@ async def measure(
     after = [s.counter.snapshot() for s in subs]
     drops1, rcvbuf1 = procstats.udp_drops(me), procstats.rcvbuf_errors()
     cpu1 = procstats.cpu_seconds(me)
+    unsent1 = media.unsent() if media is not None else 0
 
     received = expected = gaps = silent = streams = 0
     for b, a in zip(before, after, strict=True):
@@ -302,6 +313,7 @@ async def measure(
         "loss": (expected - received) / expected if expected else None,
         "full_fps": [round(s.fps(start, end), 1) for s in subs if s.full],
         "generator_udp_drops": drops1 - drops0,
+        "generator_unsent": unsent1 - unsent0,
         "generator_decrypt_errors": sum(s.counter.decrypt_errors for s in subs),
         "generator_rtcp_taken": sum(s.counter.rtcp_received for s in subs),
         "generator_sockets_read_directly": srtp_tap.direct_sockets(),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
-from aiortc.mediastreams import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 WIDTH, HEIGHT, FPS = 640, 480, 30
 VIDEO_BITRATE = 900_000
@@ -204,6 +204,19 @@ class ReplayTrack(MediaStreamTrack):
         packet = EncodedPacket(data, self._index * self._step, self._time_base)
         self._index += 1
         return packet
+
+
+class HeldTrack(MediaStreamTrack):
+    """A track whose aiortc sender never gets a frame: a meeting party's media goes another
+    way (bench/loadgen/party_media.py); the track is there for the negotiation."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+
+    async def recv(self) -> EncodedPacket:  # type: ignore[override]
+        await asyncio.get_running_loop().create_future()  # until the sender is stopped
+        raise MediaStreamError
 
 
 class LiveVideoTrack(MediaStreamTrack):

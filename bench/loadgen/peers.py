@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import random
 import socket
 import struct
 import time
@@ -34,7 +33,7 @@ from aiortc.mediastreams import MediaStreamError
 from bench import srtp_tap
 from sfu.aiortc_hooks import RECEIVE_SIZE
 
-from .media import VIDEO_BITRATE, Clip, LiveVideoTrack, ReplayTrack
+from .media import VIDEO_BITRATE, Clip, HeldTrack, LiveVideoTrack, ReplayTrack
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 VIDEO_SIZE_HINT = 400  # bytes: Opus packets here are ~200, VP8 ones ~1,100
@@ -347,17 +346,16 @@ class Subscriber:
         *,
         full: bool,
         probe: LatencyProbe | None = None,
-        publish: Clip | None = None,
+        publish: bool = False,
         decode_videos: int | None = None,
     ) -> None:
         self.full = full
         self.pc = new_pc()
-        if publish is not None:
-            # a party of a meeting: sends the replayed clip too
-            # from a random point of the clip: parties' keyframes do not all come at once
-            start = random.randrange(len(publish.video))
-            self.pc.addTrack(ReplayTrack("audio", publish.audio, start * 5 // 3))
-            self.pc.addTrack(ReplayTrack("video", publish.video, start))
+        if publish:
+            # a party of a meeting: sends camera and microphone too, once connected, from
+            # bench/loadgen/party_media.py (these tracks stand for them in the negotiation)
+            self.pc.addTrack(HeldTrack("audio"))
+            self.pc.addTrack(HeldTrack("video"))
         self.counter = RtpCounter(probe=probe)
         self.tapped = False
         self.frames: dict[str, list[float]] = {}  # track id -> decode times (full only)
