@@ -17,6 +17,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Side by side"
 LOSS_LIMIT = 0.005
+MIN_FPS = 25  # a load is held only if the decoding subscribers see at least this
 FPS = 30  # the publisher's frame rate
 LABELS = {
     "madoguchi": "Madoguchi",
@@ -274,7 +275,7 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
             and c["failed"] is not None
             and c["failed"]["median"] == 0
             and c["min_fps"]
-            and c["min_fps"]["median"] >= 25
+            and c["min_fps"]["median"] >= MIN_FPS
         ]
         capacity[system] = max(held) if held else None
     summary["capacity"] = capacity
