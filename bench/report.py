@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTION = "## Side by side"
 LOSS_LIMIT = 0.005
 MIN_FPS = 25  # a load is held only if the decoding subscribers see at least this
+SETTLED_DELAY = 0.1  # seconds: a second in which no probe packet took longer has caught up
 FPS = 30  # the publisher's frame rate
 LABELS = {
     "madoguchi": "Madoguchi",

@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from .report import LABELS
+from .report import LABELS, SETTLED_DELAY
 
 FULL_COMMAND = "sudo .venv/bin/python -m bench"
 QUICK_COMMAND = "sudo .venv/bin/python -m bench --quick"
@@ -435,7 +435,8 @@ def render(results: dict[str, Any], png: str | None) -> str:
         "run of every load the system held (before 2026-12-06: the slope between the medians "
         "at 1 and 10 subscribers, which for Madoguchi is the difference of two small figures).",
         "- The measured window opens after the warm-up and then after a whole second in which no "
-        "probe packet took 100 ms or more (at most the settle limit; each run records "
+        f"probe packet took {SETTLED_DELAY * 1000:.0f} ms or more (at most the settle limit; "
+        "each run records "
         "`settle_seconds` and `settled`). Since 2026-12-06: before, at 300 viewers the last "
         "joins could keep the server's core full into the window, and the packets queued "
         "meanwhile, leaving up to 3 s late, made the delay p99 and the decoders' fps (above 30) "

@@ -429,6 +429,9 @@ async def verify_passcode(
     row = None
     if join_id.isdigit() and len(join_id) <= MAX_INPUT_LENGTH:
         row = (await session.execute(_lookup().where(Invitation.join_id == join_id))).one_or_none()
+    # the hash below takes tens of milliseconds on the one hashing thread, and a join storm
+    # queues there: hold no pooled connection meanwhile (objects stay loaded: no expiry on commit)
+    await session.commit()
     if row is None or len(passcode) > MAX_INPUT_LENGTH:
         await hash_secret(hasher, passcode[:MAX_INPUT_LENGTH])
         return _failed()

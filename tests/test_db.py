@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -345,3 +346,45 @@ async def test_a_burst_of_sessions_on_sqlite_shares_a_few_connections(tmp_path: 
         assert 1 <= peak <= 4
     finally:
         await engine.dispose()
+
+
+async def test_a_passcode_check_holds_no_database_connection_while_it_hashes(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    """Hashes queue on one thread in a join storm; a check waiting there must not keep one
+    of the pool's few connections (with the SQLite file's 4, a storm would time out)."""
+    from argon2 import PasswordHasher
+
+    from server import hashing
+    from server.invitations import verify_passcode
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    async with sessions.begin() as session:
+        consultation = _consultation()
+        participant = _participant_with_everything(consultation)
+        assert participant.invitation is not None
+        participant.invitation.passcode_hash = cheap.hash("000001")
+        session.add(consultation)
+    before, after_end = START - dt.timedelta(hours=1), START + dt.timedelta(days=1)
+    cases = [
+        ("99999999", before, False),
+        ("00000001", after_end, False),
+        ("00000001", before, True),
+    ]
+    for join_id, now, expected in cases:  # unknown ID, expired invitation, right passcode
+        gate = threading.Event()
+        hashing._worker.submit(gate.wait)  # the hashing thread is busy: the check waits in line
+
+        async def check(join_id: str = join_id, now: dt.datetime = now) -> bool:
+            async with sessions() as session:
+                return (await verify_passcode(session, join_id, "000001", now, hasher=cheap)).ok
+
+        task = asyncio.create_task(check())
+        try:
+            # until the check's hash is queued (a thread pool's queue has no event to await)
+            while hashing._worker._work_queue.qsize() == 0 and not task.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        finally:
+            gate.set()
+        assert await task is expected

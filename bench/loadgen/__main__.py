@@ -28,6 +28,7 @@ from typing import Any
 import aioice.ice
 
 from bench import srtp_tap
+from bench.report import SETTLED_DELAY
 
 from . import procstats
 from .drivers import DirectDriver, Driver, DriverError, JanusDriver, RelayDriver
@@ -233,9 +234,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if media is not None:
             await media.stop()
         await _close_all(driver, publisher, subs)
-
-
-SETTLED_DELAY = 0.1  # seconds: a second in which no probe packet took longer has caught up
 
 
 async def settle(probe: LatencyProbe, limit: float) -> tuple[float, bool]:
