@@ -70,12 +70,9 @@ class _Stream:
         self.clip_index = start
         self.frame = 0  # frames sent since the start
         self.part = 0  # the next packet's index in the frame
-        self.t0 = time.monotonic() + random.uniform(0, period)
+        self.t0 = time.monotonic() + random.uniform(0, period)  # the first packet's due time
         self.pace_next = 0.0
         self.packets = self.octets = self.unsent = 0
-
-    def first_due(self) -> float:
-        return self.t0
 
     def send(self, now: float) -> float:
         """Send the packet due now; the monotonic time the stream's next packet is due."""
@@ -167,7 +164,7 @@ class PartyMedia:
                 step = int(AUDIO_RATE * AUDIO_PTIME)
                 stream = _Stream(transceiver, self.audio, AUDIO_PTIME, step, start * 5 // 3, probe)
             self.streams.append(stream)
-            heapq.heappush(self._heap, (stream.first_due(), len(self.streams), stream))
+            heapq.heappush(self._heap, (stream.t0, len(self.streams), stream))
 
     def start(self) -> None:
         if self._task is None and self._heap:
