@@ -86,3 +86,19 @@ def test_a_decoder_catching_up_above_30_fps_does_not_count_as_more_subscribers()
     ]
     marginal = summarize({"runs": runs})["marginal"]
     assert marginal["madoguchi"] == pytest.approx(0.09 / 90)
+
+
+def test_the_meetings_table_shows_a_load_that_ran_nothing_and_rows_of_older_runs() -> None:
+    from bench.report_doc import _meetings
+
+    held = {"rooms": 18, "ok": 3, "server_cores": 0.964, "us_per_packet": 11.1, "loss_pct": 0.0}
+    held |= {"generator_drops": 0, "generator_cpu": 0.84, "generator_unsent": 0, "min_fps": 30.0}
+    older = {k: v for k, v in held.items() if k not in ("generator_unsent", "min_fps")}
+    rows = [held | {"streams": "1080 / 1080"}, older | {"rooms": 10, "streams": "600 / 600"}]
+    rows.append({"rooms": 20, "ok": 0})  # every run of the load failed: no figures at all
+    meet = {"rows": rows, "capacity": 18, "limit": "runs failed at 20: timeout", "runs": []}
+    lines = _meetings({"scenarios": {"meetings": meet}})
+    assert "| 18 | 3 | 0.964 | 11.1 | 0.0 | 30.0 | 0.84 | 0 / 0 | 1080 / 1080 |" in lines
+    assert "| 10 | 3 | 0.964 | 11.1 | 0.0 | – | 0.84 | 0 / – | 600 / 600 |" in lines
+    assert "| 20 | 0 | – | – | – | – | – | – | – |" in lines
+    assert any("**18** (runs failed at 20: timeout)" in line for line in lines)
