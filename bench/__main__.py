@@ -24,6 +24,7 @@ from typing import Any
 from . import report
 from .floor import run_floor
 from .join import measure_join
+from .loadgen.media import load_clip
 from .madoguchi import MadoguchiSystem
 from .netns import Netns, NetnsError
 from .runner import Options, Placement, run_point
@@ -216,6 +217,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     wanted = set(args.systems.split(","))
     results: dict[str, Any] = {"meta": report.machine_meta(args), "skipped": {}, "runs": []}
     results["meta"]["settle_limit_s"] = opts.settle_limit
+    clip = load_clip()  # encoded on this machine the first time: its rates go with the figures
+    results["meta"]["clip"] = {
+        "video_kbps": round(clip.video_kbps),
+        "audio_kbps": round(clip.audio_kbps),
+    }
     netns_reason = "asked for (--loopback)" if args.loopback else Netns.available()
     netns = None
     if netns_reason is None:

@@ -364,6 +364,7 @@ def render(results: dict[str, Any], png: str | None) -> str:
     meta, summary = results["meta"], results["summary"]
     versions = ", ".join(f"{k} {v}" for k, v in meta.get("packages", {}).items())
     systems = "; ".join(meta.get("versions", {}).values())
+    clip = meta.get("clip", {})
     lines = [
         "## Side by side",
         "",
@@ -392,8 +393,17 @@ def render(results: dict[str, Any], png: str | None) -> str:
         *_notes(),
         "### Method",
         "",
-        "- Publisher: aiortc replaying a pre-encoded clip (VP8 640x480@30, ≈ 930 kbps, keyframe "
-        "every second, + Opus ≈ 70 kbps), ≈ 150 packets/s. Its video is paced at 2.5× the "
+        "- Publisher: aiortc replaying a pre-encoded clip (VP8 640x480@30, "
+        f"≈ {clip.get('video_kbps', 930)} kbps, keyframe every second, + Opus "
+        f"≈ {clip.get('audio_kbps', 70)} kbps), ≈ 150 packets/s"
+        + (
+            ", no two packets of it alike (since 2026-12-06; before, the audio was a steady "
+            "tone whose packets repeated every 100 ms, and the delay probe, which knows a "
+            "packet by its last bytes, timed arrivals over 100 ms late against a later send). "
+            if "clip" in meta
+            else ". "
+        )
+        + "Its video is paced at 2.5× the "
         "target bitrate, as browsers' WebRTC pacer does (audio unpaced); aiortc alone sends a "
         "keyframe's ~20 packets back to back, as the runs of sessions 1–3 did. "
         "Subscribers: light ones take each packet at their socket "

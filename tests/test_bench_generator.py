@@ -140,3 +140,11 @@ def test_a_meeting_party_sends_the_clip_from_the_shared_timer_as_a_valid_paced_s
     assert received > 2 * 100 and received == expected and gaps == 0  # both streams, no holes
     assert delays > 100  # the probe timed the party's sends
     assert len(reported) == 2 and min(reported) > 100 and unsent == 0
+
+
+def test_every_packet_of_the_clip_is_known_by_its_last_bytes() -> None:
+    # the delay probe matches an arrival to its send by the payload's last 12 bytes: a packet
+    # repeated within the clip would time a late arrival against a later send
+    clip = load_clip()
+    for packets in (clip.audio, clip.video):
+        assert len({p[-12:] for p in packets}) == len(packets)
