@@ -303,9 +303,9 @@ def _meetings(results: dict[str, Any]) -> list[str]:
         )
     out += [
         "",
-        "Most concurrent 6-party meetings held (< 0.5 % loss, every party connected, the "
-        f"decoding parties ≥ 25 fps, the server caught up): **{meet.get('capacity')}**"
-        + (f" ({meet['limit']})" if meet.get("limit") else ""),
+        f"Most concurrent 6-party meetings held (< {LOSS_LIMIT * 100:g} % loss, every party "
+        f"connected, the decoding parties ≥ {MIN_FPS} fps, the server caught up): "
+        f"**{meet.get('capacity')}**" + (f" ({meet['limit']})" if meet.get("limit") else ""),
         "",
     ]
     return out

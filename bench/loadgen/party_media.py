@@ -28,17 +28,21 @@ from aiortc.codecs.vpx import Vp8Encoder
 from aiortc.rtp import RtpPacket
 
 from sfu.aiortc_hooks import RtpSink
+from sfu.producer import NTP_EPOCH_OFFSET
 
 from .media import AUDIO_PTIME, AUDIO_RATE, FPS, VIDEO_BITRATE, Clip, HeldTrack
-from .peers import PACE_FACTOR, LatencyProbe
+from .peers import LatencyProbe, Pacer
 
-NTP_EPOCH = 2_208_988_800  # seconds from 1900 (NTP) to 1970 (Unix)
 SOON = 0.001  # a packet due within this is sent now (the event loop cannot sleep shorter)
-SENDER = "_RTCRtpSender__"  # aiortc's sender keeps its report counters in private attributes
+# aiortc's sender keeps its report counters (and its extension ids) in private attributes
+SENDER = "_RTCRtpSender__"
+SR_NTP, SR_RTP, SR_PACKETS, SR_OCTETS = (
+    SENDER + name for name in ("ntp_timestamp", "rtp_timestamp", "packet_count", "octet_count")
+)
 
 
 def ntp_now() -> int:
-    return int((time.time() + NTP_EPOCH) * (1 << 32))
+    return int((time.time() + NTP_EPOCH_OFFSET) * (1 << 32))
 
 
 class _Stream:
@@ -63,7 +67,7 @@ class _Stream:
         self.frames, self.period, self.step = frames, period, step
         self.probe = probe
         self.video = transceiver.kind == "video"
-        self.bytes_per_second = PACE_FACTOR * VIDEO_BITRATE / 8
+        self.pacer = Pacer(VIDEO_BITRATE)
         self.seq = random.randrange(1 << 16)
         self.ts0 = random.randrange(1 << 32)
         self.picture_id = random.randrange(1 << 15)
@@ -71,7 +75,6 @@ class _Stream:
         self.frame = 0  # frames sent since the start
         self.part = 0  # the next packet's index in the frame
         self.t0 = time.monotonic() + random.uniform(0, period)  # the first packet's due time
-        self.pace_next = 0.0
         self.packets = self.octets = self.unsent = 0
 
     def send(self, now: float) -> float:
@@ -97,17 +100,17 @@ class _Stream:
             self.packets += 1
             self.octets += len(payload)
             sender = self.sender
-            setattr(sender, SENDER + "ntp_timestamp", ntp)
-            setattr(sender, SENDER + "rtp_timestamp", timestamp)
-            setattr(sender, SENDER + "packet_count", self.packets)
-            setattr(sender, SENDER + "octet_count", self.octets)
+            setattr(sender, SR_NTP, ntp)
+            setattr(sender, SR_RTP, timestamp)
+            setattr(sender, SR_PACKETS, self.packets)
+            setattr(sender, SR_OCTETS, self.octets)
         else:
             self.unsent += 1
         self.seq = (self.seq + 1) & 0xFFFF
         due = now
-        if self.video:  # paced as Pacer paces aiortc's packets
-            self.pace_next = max(now, self.pace_next) + (12 + len(tail)) / self.bytes_per_second
-            due = self.pace_next
+        if self.video:  # paced as aiortc's packets are (hook_sender)
+            self.pacer.reserve(12 + len(tail), now)
+            due = self.pacer.next
         if last:
             self.part = 0
             self.frame += 1

@@ -300,10 +300,15 @@ class Pacer:
         self.bytes_per_second = PACE_FACTOR * bitrate / 8
         self.next = 0.0  # monotonic time the next video packet may leave
 
-    async def wait(self, size: int) -> None:
-        now = time.monotonic()
+    def reserve(self, size: int, now: float) -> float:
+        """The time a packet of `size` bytes ready at `now` may leave; books its budget."""
         start = max(now, self.next)
         self.next = start + size / self.bytes_per_second
+        return start
+
+    async def wait(self, size: int) -> None:
+        now = time.monotonic()
+        start = self.reserve(size, now)
         if start - now > 0.001:
             await asyncio.sleep(start - now)
 
